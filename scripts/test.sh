@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start, part 2: set up, build, and run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+cd build
+exec ctest --output-on-failure -j"${BLUEPRINT_TEST_JOBS:-2}" "$@"
