@@ -172,6 +172,11 @@ struct JobError {
 /// local or delegated, so consumers can correlate them.
 class JobResult {
 public:
+    /// An ok result with an empty body. Exists so results (and
+    /// `std::expected<JobResult, E>`) are default-constructible, which
+    /// `co_spawn` of an awaitable returning them requires.
+    JobResult() = default;
+
     static JobResult ok(Bytes body) { return JobResult(std::move(body)); }
     static JobResult ok(Metadata metadata, Bytes body) {
         JobResult r(std::move(body));

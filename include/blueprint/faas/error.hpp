@@ -54,7 +54,13 @@ struct FaasError {
     /// connect. The executor still decides whether the request is safe to repeat.
     bool is_transient() const noexcept;
 
-    static FaasError make(faas_errc kind, std::string message) { return FaasError{kind, std::move(message)}; }
+    static FaasError make(faas_errc kind, std::string message) {
+        // Member-wise, not FaasError{kind, message}: that form trips -Wmissing-field-initializers.
+        FaasError e;
+        e.kind = kind;
+        e.message = std::move(message);
+        return e;
+    }
 };
 
 /// Short name of a kind, e.g. "throttled".
