@@ -13,4 +13,5 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/blueprint_faasConfi
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/blueprint_faasConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/blueprint_faasConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/BlueprintPackaging.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/blueprint_faas)

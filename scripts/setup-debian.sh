@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libzip-dev libspdlog-dev libcli11-dev
+  libssl-dev libzip-dev zipcmp zipmerge ziptool libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   awscli wrk zip unzip python3 openssl curl
 )

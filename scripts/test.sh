@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
+# The GCP package test runs under the real Functions Framework from npm.
+scripts/setup-npm.sh
 cd build
 exec ctest --output-on-failure -j"${BLUEPRINT_TEST_JOBS:-2}" "$@"
