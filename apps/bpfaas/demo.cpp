@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -30,14 +31,15 @@ constexpr std::string_view sequence_key = "X-DEMO-SEQ";
 
 Bytes encode_u64(std::uint64_t v) { return MetadataValue::from_u64(v).bytes(); }
 
+// A big-endian number of 1-8 bytes, as examples/functions/square.cpp reads it.
 std::optional<std::uint64_t> decode_u64(const Bytes& b) {
-    if (b.size() != 8) return std::nullopt;
-    return MetadataValue(b).to_u64().value();
+    auto v = MetadataValue(b).to_u64();
+    return v ? std::optional(*v) : std::nullopt;
 }
 
 JobResult square_locally(JobCall call) {
     auto n = decode_u64(call.body());
-    if (!n) return JobResult::error(job_errc::handler_failed, "expected an 8-byte big-endian u64");
+    if (!n) return JobResult::error(job_errc::handler_failed, "expected a big-endian u64 of 1-8 bytes");
     if (*n > 0xFFFFFFFFull) return JobResult::error(job_errc::handler_failed, "square overflows u64");
     return JobResult::ok(encode_u64(*n * *n));
 }
@@ -96,7 +98,7 @@ public:
         } else {
             ++row.errors;
             std::printf("  job %llu  call %-2llu  error: %s (%s)   [%s, %.2f ms]\n", (unsigned long long)job,
-                        (unsigned long long)seq, result.error().message.c_str(), result.error().code.to_string().c_str(),
+                        (unsigned long long)seq, result.error().message.c_str(), result.error().code.message().c_str(),
                         row.where.c_str(), ms);
         }
         std::fflush(stdout);
@@ -179,7 +181,7 @@ int run_demo(std::string function_path, std::size_t calls_per_job) {
         // A malformed call: the function answers with an error result.
         Metadata md;
         md.insert(std::string(sequence_key), MetadataValue::from_u64(seq));
-        calls.emplace_back(JobId(1), to_bytes("oops"), std::move(md));
+        calls.emplace_back(JobId(1), to_bytes("not a number"), std::move(md));
     }
 
     Router router;
