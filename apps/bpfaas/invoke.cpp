@@ -1,5 +1,6 @@
 // `bpfaas invoke`: run one job on a FaaS provider and print its result.
 #include "cli.hpp"
+#include "providers.hpp"
 
 #include <blueprint/consumers.hpp>
 #include <blueprint/faas/custom.hpp>
@@ -67,7 +68,21 @@ int run_invoke(const InvokeArgs& a) {
         args = std::move(*parsed);
     }
     if (a.provider != "custom") {
-        std::cerr << "bpfaas invoke: provider '" << a.provider << "' is not available in this build\n";
+        // Other providers live behind the registry (providers.hpp).
+        const auto* provider = find_provider(a.provider);
+        if (!provider) {
+            std::cerr << "bpfaas invoke: provider '" << a.provider << "' is not available in this build\n";
+            return 2;
+        }
+        VerbArgs v;
+        v.verb = "invoke";
+        v.job = *job;
+        v.args = std::move(args);
+        v.config.timeout_secs = a.timeout_secs;
+        return provider->run(v);
+    }
+    if (a.endpoint.empty()) {
+        std::cerr << "bpfaas invoke: --endpoint is required for --provider custom\n";
         return 2;
     }
     faas::FaasConfig config;
@@ -99,8 +114,12 @@ int run_invoke(const InvokeArgs& a) {
 Action add_invoke(CLI::App& app) {
     auto* cmd = app.add_subcommand("invoke", "Invoke one job and print its result as a JSON line");
     auto a = std::make_shared<InvokeArgs>();
-    cmd->add_option("--provider", a->provider, "custom")->capture_default_str()->check(CLI::IsMember({"custom"}));
-    cmd->add_option("--endpoint", a->endpoint, "base URL of the function (or of the platform with --platform)")->required();
+    auto names = provider_names();
+    names.insert(names.begin(), "custom");
+    cmd->add_option("--provider", a->provider, "custom, or a registered provider (providers.hpp)")
+        ->capture_default_str()
+        ->check(CLI::IsMember(names));
+    cmd->add_option("--endpoint", a->endpoint, "base URL of the function (or of the platform with --platform); custom only");
     cmd->add_flag("--platform", a->platform, "speak the Blueprint custom FaaS platform API");
     cmd->add_option("--job", a->job, "job id: decimal, or hex with 0x")->required();
     auto* hex = cmd->add_option("--args-hex", a->args_hex, "job arguments as hex");
@@ -108,6 +127,7 @@ Action add_invoke(CLI::App& app) {
     cmd->add_option("--format", a->format, "wire format")->capture_default_str()->check(CLI::IsMember({"json", "binary"}));
     cmd->add_option("--timeout", a->timeout_secs, "seconds before the call times out")->capture_default_str();
     cmd->add_option("--bearer-token-env", a->bearer_env, "name of an environment variable holding a bearer token");
+    for (const auto& p : providers()) p.add_options(*cmd, "invoke");
     return [a] { return run_invoke(*a); };
 }
 

@@ -1,0 +1,63 @@
+// The provider registry behind the lifecycle verbs (deploy, invoke, health,
+// warm, undeploy, list). Each verb is ONE subcommand taking --provider;
+// every provider adds its own options to each verb (in an option group named
+// after it) and runs the verb when chosen. So providers never register
+// clashing subcommands: adding GCP or Azure is one entry in providers()
+// (providers.cpp). `invoke --provider custom` stays in invoke.cpp.
+#pragma once
+
+#include "cli.hpp"
+
+#include <blueprint/faas/config.hpp>
+#include <blueprint/job.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bpfaas {
+
+/// What the generic part of a verb parsed.
+struct VerbArgs {
+    /// "deploy", "invoke", "health", "warm", "undeploy", "list".
+    std::string verb;
+    blueprint::JobId job;
+    /// deploy: the function binary (or a zip from `bpfaas package`).
+    std::string binary;
+    /// warm: how many instances.
+    std::size_t instances = 1;
+    /// deploy: memory, timeout, env, max_concurrency, keep_warm; invoke: timeout.
+    blueprint::faas::FaasConfig config;
+    /// invoke: the job's arguments.
+    blueprint::Bytes args;
+};
+
+struct ProviderCli {
+    std::string name;
+    /// Adds this provider's options to `cmd`, the subcommand of `verb`.
+    std::function<void(CLI::App& cmd, std::string_view verb)> add_options;
+    /// Runs `args.verb` and returns the exit code: 0 ok, 1 failure, 2 usage,
+    /// 3 (health only) not healthy.
+    std::function<int(const VerbArgs& args)> run;
+};
+
+/// Every provider of the lifecycle verbs.
+const std::vector<ProviderCli>& providers();
+/// nullptr when `name` is not one of them.
+const ProviderCli* find_provider(std::string_view name);
+/// Their names, for CLI::IsMember.
+std::vector<std::string> provider_names();
+
+/// The AWS Lambda provider (aws.cpp).
+ProviderCli aws_provider_cli();
+/// The Azure Functions provider (azure.cpp).
+ProviderCli azure_provider_cli();
+
+/// Writes deploy progress to stderr: plain lines when stderr is not a
+/// terminal, one rewritten status line when it is.
+void print_progress(std::string_view line);
+/// Ends a run of print_progress lines (a newline on a terminal).
+void end_progress();
+
+}  // namespace bpfaas
