@@ -81,8 +81,8 @@ std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 class HttpServer {
 public:
-    HttpServer(const Handler& handler, const ServeOptions& options, std::string_view mode)
-        : handler_(handler), options_(options), mode_(mode), pool_(options.threads == 0 ? 1 : options.threads) {}
+    HttpServer(const Handler& handler, const ServeOptions& options, std::string_view mode, const HttpFront* front)
+        : handler_(handler), options_(options), mode_(mode), front_(front), pool_(options.threads == 0 ? 1 : options.threads) {}
 
     int run(unsigned short port) {
         boost::system::error_code ec;
@@ -264,7 +264,18 @@ private:
     }
 
     asio::awaitable<Response> handle(Request& req) {
-        const Route route = classify_route(sv(req.method_string()), sv(req.target()));
+        // A front (Azure) maps the request itself; its routes are always jobs.
+        std::optional<HttpFront::Job> fronted;
+        if (front_) {
+            auto job = front_->accept(sv(req.method_string()), sv(req.target()),
+                                      [&req](std::string_view name) { return sv(req[name]); }, std::move(req.body()));
+            if (!job) co_return to_response(std::move(job.error()), req.version());
+            fronted = std::move(*job);
+        }
+        auto finish = [&fronted](HttpReply reply) {
+            return fronted && fronted->finish ? fronted->finish(std::move(reply)) : std::move(reply);
+        };
+        const Route route = fronted ? fronted->route : classify_route(sv(req.method_string()), sv(req.target()));
         switch (route.kind) {
         case RouteKind::health: co_return to_response(make_health_reply(), req.version());
         case RouteKind::not_found: co_return to_response(make_error_reply(404, "not_found", route.message), req.version());
@@ -283,9 +294,11 @@ private:
 
         RequestHeaders headers{sv(req[http::field::content_type]), sv(req[wire::header_job_id]),
                                sv(req[wire::header_metadata]), sv(req[wire::header_warmup])};
-        auto parsed = parse_job_request(route, headers, std::move(req.body()));
+        auto parsed = fronted ? std::expected<ParsedJob, HttpReply>(std::move(fronted->parsed))
+                              : parse_job_request(route, headers, std::move(req.body()));
         if (!parsed) co_return to_response(std::move(parsed.error()), req.version());
-        if (parsed->warmup) co_return to_response(make_warmup_reply(parsed->format, take_cold_start()), req.version());
+        if (parsed->warmup)
+            co_return to_response(finish(make_warmup_reply(parsed->format, take_cold_start())), req.version());
 
         InvocationContext context;
         context.mode = mode_;
@@ -313,12 +326,13 @@ private:
         extras.execution_ms = outcome.execution_ms;
         if (route.kind == RouteKind::platform_invoke)
             extras.memory_used_mb = static_cast<std::uint32_t>(memory_used_mb() + 0.5);
-        co_return to_response(make_job_reply(route, parsed->format, job_id, outcome.result, extras), req.version());
+        co_return to_response(finish(make_job_reply(route, parsed->format, job_id, outcome.result, extras)), req.version());
     }
 
     const Handler& handler_;
     const ServeOptions& options_;
     std::string mode_;
+    const HttpFront* front_;
     asio::io_context ioc_{1};
     asio::thread_pool pool_;
     tcp::acceptor acceptor_{ioc_};
@@ -330,8 +344,9 @@ private:
 
 }  // namespace
 
-int run_http(const Handler& handler, const ServeOptions& options, unsigned short port, std::string_view mode) {
-    HttpServer server(handler, options, mode);
+int run_http(const Handler& handler, const ServeOptions& options, unsigned short port, std::string_view mode,
+             const HttpFront* front) {
+    HttpServer server(handler, options, mode, front);
     return server.run(port);
 }
 

@@ -8,14 +8,39 @@
 
 #include <blueprint/function.hpp>
 
+#include "function/protocol.hpp"
+
+#include <expected>
+#include <functional>
 #include <string_view>
 
 namespace blueprint::function::detail {
 
+/// Lets a mode built on run_http route requests its own way and wrap the
+/// replies (Azure's custom handler, azure_mode.cpp). The server still reads,
+/// runs the handler, answers warm-ups and writes; the front only maps.
+struct HttpFront {
+    struct Job {
+        /// Passed to make_job_reply (RouteKind::job for the Blueprint shape).
+        Route route;
+        ParsedJob parsed;
+        /// Applied to the job's or warm-up's reply; empty means as is.
+        std::function<HttpReply(HttpReply)> finish;
+    };
+
+    using Header = std::function<std::string_view(std::string_view)>;
+    /// A job to run, or a reply to send at once. May consume `body`.
+    std::function<std::expected<Job, HttpReply>(std::string_view method, std::string_view target,
+                                                const Header& header, Bytes&& body)>
+        accept;
+};
+
 /// HTTP mode (also the base of Azure's custom-handler mode): serves until
 /// SIGTERM/SIGINT, then finishes in-flight requests and returns 0.
 /// `mode` is what handlers see in InvocationContext::mode ("http", "azure").
-int run_http(const Handler& handler, const ServeOptions& options, unsigned short port, std::string_view mode);
+/// `front` (optional, Azure) replaces the HTTP routes: see HttpFront.
+int run_http(const Handler& handler, const ServeOptions& options, unsigned short port, std::string_view mode,
+             const HttpFront* front = nullptr);
 
 /// One JSON request on stdin, one reply on stdout. Exit 0 on success, 1 on a
 /// job error (the error reply is still written), 2 on bad input.
