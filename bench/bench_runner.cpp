@@ -1,11 +1,14 @@
 // BlueprintRunner throughput and memory:
 //   BM_LocalDispatch        trivial inline handler: VectorProducer -> router -> counting consumer
-//   BM_Delegation           the same job through an in-process executor that returns at once
+//   BM_LocalAsyncDispatch   the same job through a coroutine handler that co_returns at once
+//   BM_Delegation           the same job through an in-process executor whose invoke co_returns at once
+//   BM_DelegationOverhead   the three above interleaved in each iteration, with their ratios
 //   BM_MemoryPerInFlightJob heap growth per job parked in an executor (counter bytes_per_job)
 // Targets: local >= 1,000,000 jobs/s; delegation < 1.5x local's cost per job;
 // <= 2048 bytes per in-flight job. io_threads = 1 runs everything on the
-// benchmark's own thread, so its CPU time (the default measure) is the cost;
-// wall time also counts other processes on a shared machine.
+// benchmark's own thread, so its CPU time is the cost: `ns_per_job` is that
+// thread's CPU time inside run() divided by the jobs (wall time also counts
+// other processes on a shared machine).
 #include <blueprint/runner.hpp>
 
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +20,7 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <ctime>
 #include <fstream>
 #include <thread>
 #include <unistd.h>
@@ -76,29 +80,74 @@ std::vector<JobCall> make_calls(std::size_t n) {
     return calls;
 }
 
-void run_jobs(benchmark::State& state, bool delegated) {
-    const auto n = static_cast<std::size_t>(state.range(0));
-    Router router;
-    router.route(1, [](JobCall c) { return JobResult::ok(std::move(c.body())); });
-    auto executor = std::make_shared<InstantExecutor>();
-    for (auto _ : state) {
-        state.PauseTiming();
-        auto consumer = std::make_shared<CountingConsumer>();
-        auto builder = BlueprintRunner::builder(bench_config());
-        builder.router(router).producer(VectorProducer(make_calls(n))).consumer(consumer);
-        if (delegated) builder.with_faas_executor(1, executor);
-        auto runner = builder.build();
-        state.ResumeTiming();
-        auto stats = runner->run();
-        state.PauseTiming();
-        if (!stats || consumer->count != n) state.SkipWithError("the runner lost jobs");
-        state.ResumeTiming();
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+enum class Route { local_inline, local_async, delegated };
+
+/// CPU time of the calling thread, in ns.
+double thread_cpu_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
 }
 
-void BM_LocalDispatch(benchmark::State& state) { run_jobs(state, false); }
-void BM_Delegation(benchmark::State& state) { run_jobs(state, true); }
+/// One run of `n` calls of job 1, routed as `route`. Returns the CPU ns the
+/// run took on this thread (the loop's only thread), or -1 if jobs were lost.
+double run_once(std::size_t n, Route route, const std::shared_ptr<InstantExecutor>& executor) {
+    Router router;
+    if (route == Route::local_async)
+        router.route(1, [](JobCall c) -> asio::awaitable<JobResult> { co_return JobResult::ok(std::move(c.body())); });
+    else
+        router.route(1, [](JobCall c) { return JobResult::ok(std::move(c.body())); });
+    auto consumer = std::make_shared<CountingConsumer>();
+    auto builder = BlueprintRunner::builder(bench_config());
+    builder.router(std::move(router)).producer(VectorProducer(make_calls(n))).consumer(consumer);
+    if (route == Route::delegated) builder.with_faas_executor(1, executor);
+    auto runner = builder.build();
+    const double t0 = thread_cpu_ns();
+    auto stats = runner->run();
+    const double t1 = thread_cpu_ns();
+    if (!stats || consumer->count != n) return -1;
+    return t1 - t0;
+}
+
+void run_jobs(benchmark::State& state, Route route) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    auto executor = std::make_shared<InstantExecutor>();
+    double cpu_ns = 0;
+    for (auto _ : state) {
+        const double ns = run_once(n, route, executor);
+        if (ns < 0) state.SkipWithError("the runner lost jobs");
+        cpu_ns += ns;
+    }
+    const double jobs = double(state.iterations()) * double(n);
+    state.SetItemsProcessed(static_cast<std::int64_t>(jobs));
+    state.counters["ns_per_job"] = cpu_ns / jobs;
+}
+
+void BM_LocalDispatch(benchmark::State& state) { run_jobs(state, Route::local_inline); }
+void BM_LocalAsyncDispatch(benchmark::State& state) { run_jobs(state, Route::local_async); }
+void BM_Delegation(benchmark::State& state) { run_jobs(state, Route::delegated); }
+
+/// The delegation target as one figure: each iteration runs the same jobs
+/// routed inline, through a local coroutine handler and delegated, back to
+/// back, so both sides of each ratio see the same machine load.
+void BM_DelegationOverhead(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    auto executor = std::make_shared<InstantExecutor>();
+    double inline_ns = 0, async_ns = 0, delegated_ns = 0;
+    for (auto _ : state) {
+        const double a = run_once(n, Route::local_inline, executor);
+        const double b = run_once(n, Route::local_async, executor);
+        const double c = run_once(n, Route::delegated, executor);
+        if (a < 0 || b < 0 || c < 0) state.SkipWithError("the runner lost jobs");
+        inline_ns += a, async_ns += b, delegated_ns += c;
+    }
+    const double jobs = double(state.iterations()) * double(n);
+    state.counters["inline_ns_per_job"] = inline_ns / jobs;
+    state.counters["async_ns_per_job"] = async_ns / jobs;
+    state.counters["delegated_ns_per_job"] = delegated_ns / jobs;
+    state.counters["delegated_vs_inline"] = delegated_ns / inline_ns;
+    state.counters["delegated_vs_async"] = delegated_ns / async_ns;
+}
 
 std::size_t rss_bytes() {
     std::ifstream statm("/proc/self/statm");
@@ -143,7 +192,9 @@ void BM_MemoryPerInFlightJob(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_LocalDispatch)->Arg(100'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LocalAsyncDispatch)->Arg(100'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Delegation)->Arg(100'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DelegationOverhead)->Arg(100'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MemoryPerInFlightJob)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -132,32 +132,138 @@ JobResult faas_error_result(const faas::FaasError& e) {
     return JobResult::error(e.code(), e.to_string(), e.function_error_type);
 }
 
-/// Sends a task's outcome back to the loop.
-void report(Loop& loop, CallState& call, std::optional<JobResult>&& result) {
-    auto& loop_ex = loop.loop_ex;
-    asio::dispatch(loop_ex, [loop = loop.shared_from_this(), call = call.shared_from_this(),
-                             result = std::move(result)]() mutable { loop->task_done(call, result); });
+// ---------------------------------------------------------------- delegated calls
+//
+// A delegated call runs on a pool worker when one is idle: a long-lived
+// coroutine that invokes calls one after another, so a call that finishes
+// at once costs its executor's coroutine frame and two resumptions, and no
+// task of its own (co_spawn's frame, cancellation state, post). A call that
+// finds no idle worker, and no room for a new one, gets its own task that
+// awaits the invocation directly: many calls parked in a slow executor then
+// cost no more than they must. Either way the call runs concurrently with
+// everything else, and gets exactly one result.
+
+JobResult invocation_result(faas::Result<JobResult>&& outcome) {
+    return outcome ? std::move(*outcome) : faas_error_result(outcome.error());
 }
 
-void report_delegated(Loop& loop, CallState& call, faas::Result<JobResult>&& outcome) {
-    report(loop, call, outcome ? std::optional<JobResult>(std::move(*outcome)) : faas_error_result(outcome.error()));
+/// The worker: its call arrives in `w->call`; it leaves the result in
+/// `w->result` and waits on the loop for the next call.
+asio::awaitable<void> run_worker(Loop* loop, Worker* w) {
+    for (;;) {
+        try {
+            w->result.emplace(invocation_result(co_await w->executor->invoke(std::move(w->call))));
+        } catch (...) {
+            w->result.emplace(exception_result(std::current_exception()));  // the firewall
+        }
+        // Cancelled: only at shutdown, after its call got its cancelled
+        // result. Its cancellation state is spent, so it ends here.
+        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+        co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+            [loop, w](WakeHandler&& wake) {
+                // One io thread: the worker runs on the loop's thread already.
+                if (loop->single_threaded) return loop->worker_finished(*w, std::move(wake));
+                auto& loop_ex = loop->loop_ex;
+                asio::dispatch(loop_ex, [loop, w, wake = std::move(wake)]() mutable {
+                    loop->worker_finished(*w, std::move(wake));
+                });
+            },
+            asio::use_awaitable);
+        if (w->exit) co_return;
+    }
 }
 
-// The delegated job's task. It takes the started invocation rather than the
-// call, so the call is held once (in the executor's frame), and it reports
-// its own outcome so that no copy of the result sits in the co_spawn frame:
-// both matter for the memory of a job in flight. `loop` and `call` are kept
-// alive by the completion handler (see spawn_delegated).
-asio::awaitable<void> delegated_task(Loop* loop, CallState* call, asio::awaitable<faas::Result<JobResult>> invocation) {
-    report_delegated(*loop, *call, co_await std::move(invocation));
+/// A worker task's completion handler. Its cancellation slot is the
+/// worker's own signal; it names no executor, so co_spawn's cancellation
+/// handler stays small (Loop::cancel_running posts the emit to the worker).
+struct WorkerEnded {
+    std::shared_ptr<Loop> loop;  ///< the worker and its signal live in it
+    Worker* w;
+
+    using cancellation_slot_type = asio::cancellation_slot;
+    cancellation_slot_type get_cancellation_slot() const noexcept { return w->signal.slot(); }
+
+    void operator()(std::exception_ptr e) {
+        auto& loop_ex = loop->loop_ex;
+        asio::dispatch(loop_ex, [loop = std::move(loop), w = w, e] { loop->worker_ended(*w, e); });
+    }
+};
+
+/// An own task's completion handler: the result goes back to the loop.
+struct OwnTaskEnded {
+    std::shared_ptr<Loop> loop;  ///< the Delegation and its signal live in it
+    Delegation* d;
+
+    using cancellation_slot_type = asio::cancellation_slot;
+    cancellation_slot_type get_cancellation_slot() const noexcept { return d->signal.slot(); }
+
+    void operator()(std::exception_ptr e, faas::Result<JobResult> outcome) {
+        JobResult result = e ? exception_result(e) : invocation_result(std::move(outcome));  // the firewall
+        auto& loop_ex = loop->loop_ex;
+        asio::dispatch(loop_ex, [loop = std::move(loop), d = d, result = std::move(result)]() mutable {
+            loop->delegation_done(*d, std::move(result));
+        });
+    }
+};
+
+/// With several io threads an own task runs on its own strand. Naming it as
+/// the handler's executor makes co_spawn deliver cancellation there, so the
+/// loop may emit the signal from its own strand.
+struct OwnTaskEndedOnStrand : OwnTaskEnded {
+    asio::any_io_executor ex;
+
+    using executor_type = asio::any_io_executor;
+    executor_type get_executor() const noexcept { return ex; }
+};
+
+/// Resumes a parked worker on its executor. With one io thread that is this
+/// thread, so it runs inline (as asio::dispatch would, minus the executor
+/// round trip): a call that finishes at once is done on return.
+void wake(Loop& loop, Worker& w) {
+    WakeHandler h = std::move(*w.parked);
+    w.parked.reset();
+    if (loop.single_threaded) std::move(h)();
+    else asio::dispatch(std::move(h));
 }
 
-void spawn_delegated(Loop& loop, const std::shared_ptr<CallState>& call, asio::awaitable<faas::Result<JobResult>> invocation) {
-    asio::co_spawn(call->task_ex, delegated_task(&loop, call.get(), std::move(invocation)),
-                   asio::bind_cancellation_slot(call->signal.slot(),
-                                                [loop = loop.shared_from_this(), call](std::exception_ptr e) {
-                                                    if (e) report(*loop, *call, exception_result(e));  // the firewall
-                                                }));
+void hand_to(Worker& w, Delegation& d, faas::FaasExecutor& executor, JobCall&& call) {
+    d.worker = &w;
+    w.job = &d;
+    w.executor = &executor;
+    w.call = std::move(call);
+}
+
+void delegate(Loop& loop, faas::FaasExecutor& executor, JobCall&& call) {
+    Delegation& d = loop.delegations.acquire();
+    d.job_id = call.job_id();
+    d.metadata = call.metadata();  // the call's own copy goes to the executor
+    ++loop.delegations_running;
+
+    if (!loop.idle_workers.empty()) {
+        Worker& w = *loop.idle_workers.back();
+        loop.idle_workers.pop_back();
+        hand_to(w, d, executor, std::move(call));
+        wake(loop, w);
+        return;
+    }
+    try {
+        if (loop.workers.size() < loop.max_workers) {
+            loop.workers.push_back(std::make_unique<Worker>(loop.new_task_executor()));
+            Worker& w = *loop.workers.back();
+            hand_to(w, d, executor, std::move(call));
+            asio::co_spawn(w.ex, run_worker(&loop, &w), WorkerEnded{loop.shared_from_this(), &w});
+        } else if (loop.single_threaded) {
+            asio::co_spawn(loop.io, executor.invoke(std::move(call)), OwnTaskEnded{loop.shared_from_this(), &d});
+        } else {
+            auto ex = loop.new_task_executor();
+            asio::co_spawn(ex, executor.invoke(std::move(call)),
+                           OwnTaskEndedOnStrand{{loop.shared_from_this(), &d}, ex});
+        }
+    } catch (...) {
+        // invoke() threw before its coroutine began, or no memory: the
+        // firewall. A slot that already reported back is left alone.
+        loop.delegation_done(d, exception_result(std::current_exception()));
+    }
 }
 
 /// Starts a task of `call` on its executor; its outcome goes back to the loop.
@@ -242,14 +348,7 @@ void dispatch(Loop& loop, JobCall call) {
     if (!parts.registry.empty()) {
         if (faas::FaasExecutor* executor = parts.registry.find(call.job_id())) {
             Counters::add(loop.counters->calls_delegated);
-            auto state = loop.new_call(call, 1);
-            try {
-                spawn_delegated(loop, state, executor->invoke(std::move(call)));
-            } catch (...) {
-                std::optional<JobResult> failed = exception_result(std::current_exception());
-                loop.task_done(state, failed);
-            }
-            return;
+            return delegate(loop, *executor, std::move(call));
         }
     }
 

@@ -6,6 +6,7 @@
 #include "intake.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -65,6 +66,37 @@ JobResult exception_result(const std::exception_ptr& e) {
     return JobResult::error(job_errc::handler_exception, exception_message(e));
 }
 
+void stamp_result(JobResult& result, const JobId& job_id, Metadata&& call_metadata) {
+    // As JobResult::stamp_from, without copying the call's metadata again.
+    result.set_job_id(job_id);
+    if (!result.metadata().empty()) call_metadata.merge_from(result.metadata());  // the result's entries win
+    result.metadata() = std::move(call_metadata);
+}
+
+Delegation& DelegationPool::acquire() {
+    if (!free_) {
+        auto chunk = std::make_unique<Delegation[]>(chunk_size);
+        for (std::size_t i = chunk_size; i-- > 0;) {
+            chunk[i].next_free = free_;
+            free_ = &chunk[i];
+        }
+        chunks_.push_back(std::move(chunk));
+    }
+    Delegation& d = *free_;
+    free_ = d.next_free;
+    d.worker = nullptr;
+    d.in_use = true;
+    return d;
+}
+
+void DelegationPool::release(Delegation& d) {
+    d.metadata = Metadata{};
+    d.abandoned = false;
+    d.in_use = false;
+    d.next_free = free_;  // last in, first out: the warmest slot is reused first
+    free_ = &d;
+}
+
 Loop::Loop(std::shared_ptr<const Parts> p, std::shared_ptr<Counters> c, asio::any_io_executor io_ex,
            bool single, BlockingPool* pool)
     : parts(std::move(p)),
@@ -79,6 +111,7 @@ Loop::Loop(std::shared_ptr<const Parts> p, std::shared_ptr<Counters> c, asio::an
       slot_freed(loop_ex),
       changed(loop_ex),
       queue_ready(loop_ex),
+      max_workers(std::min<std::size_t>(max_in_flight, max_pool_workers)),
       grace_timer(loop_ex) {}
 
 asio::any_io_executor Loop::new_task_executor() const {
@@ -135,10 +168,10 @@ asio::awaitable<std::expected<RunnerStats, Error>> Loop::supervise() {
             self->grace_over = true;
             self->changed.notify();
         });
-        while (!grace_over && (pumps_active > 0 || running_head != nullptr)) co_await wait_changed();
+        while (!grace_over && (pumps_active > 0 || tasks_running())) co_await wait_changed();
         grace_timer.cancel();
         // Phase 3: whatever still runs gets one cancelled result each.
-        if (running_head != nullptr) cancel_running();
+        if (tasks_running()) cancel_running();
         if (pumps_active > 0)
             log(LogLevel::warn, std::to_string(pumps_active) +
                                     " producer(s) did not end on cancellation; the runner stops waiting for them");
@@ -147,6 +180,7 @@ asio::awaitable<std::expected<RunnerStats, Error>> Loop::supervise() {
     while (in_flight > 0) co_await wait_changed();
 
     run_over = true;
+    release_workers();
     fanout_closing = true;
     queue_ready.notify();
     if (failure) co_return std::unexpected(*failure);
@@ -239,7 +273,7 @@ void Loop::unlink(CallState& call) {
     else running_head = call.next;
     if (call.next) call.next->prev = call.prev;
     call.prev = call.next = nullptr;
-    if (running_head == nullptr) changed.notify();
+    if (!tasks_running()) changed.notify();
 }
 
 void Loop::task_done(const std::shared_ptr<CallState>& call, std::optional<JobResult>& result) {
@@ -276,6 +310,80 @@ void Loop::cancel_running() {
             for (auto& s : owner->more) s.emit(asio::cancellation_type::terminal);
         });
         enqueue(std::move(result), std::move(owner), false);
+    }
+    delegations.for_each_in_use([&](Delegation& d) {
+        if (d.abandoned) return;
+        d.abandoned = true;
+        --delegations_running;
+        Counters::add(counters->cancelled);
+        auto result = JobResult::error(job_errc::cancelled,
+                                       "still running when the shutdown grace period (" + grace_ms + " ms) ended");
+        stamp_result(result, d.job_id, std::move(d.metadata));
+        // Terminal cancellation of the invocation, on its own executor. The
+        // Loop (kept alive here) owns the signals, and the slot is not
+        // released before its task reports back.
+        if (Worker* w = d.worker) {
+            asio::post(w->ex, [self = shared_from_this(), w] { w->signal.emit(asio::cancellation_type::terminal); });
+        } else if (single_threaded) {
+            asio::post(io, [self = shared_from_this(), &d] { d.signal.emit(asio::cancellation_type::terminal); });
+        } else {
+            // Its task's completion handler names the task's strand, so
+            // co_spawn's own cancellation handler takes the signal there.
+            d.signal.emit(asio::cancellation_type::terminal);
+        }
+        enqueue(std::move(result), nullptr, true);
+    });
+}
+
+void Loop::delegation_done(Delegation& d, JobResult&& result) {
+    if (!d.in_use) return;  // reported already (a spawn that failed after it ran)
+    if (!d.abandoned) {
+        --delegations_running;
+        stamp_result(result, d.job_id, std::move(d.metadata));
+        enqueue(std::move(result), nullptr, true);  // its one result: delivering it frees the slot
+        if (!tasks_running()) changed.notify();
+    }
+    delegations.release(d);
+}
+
+void Loop::worker_finished(Worker& w, WakeHandler&& wake) {
+    bool cancelled = false;
+    if (Delegation* d = w.job) {
+        w.job = nullptr;
+        cancelled = d->abandoned;
+        delegation_done(*d, std::move(*w.result));
+        w.result.reset();
+    }
+    // No call comes after shutdown began; a cancelled worker's cancellation
+    // state is spent. Either way it ends rather than waits.
+    if (cancelled || stopping || run_over) {
+        w.exit = true;
+        asio::dispatch(std::move(wake));
+        return;
+    }
+    w.parked.emplace(std::move(wake));
+    idle_workers.push_back(&w);
+}
+
+void Loop::worker_ended(Worker& w, const std::exception_ptr& e) {
+    if (Delegation* d = w.job) {
+        // Ended with a call: it was cancelled (the result is dropped), or
+        // the worker itself failed (its call still gets its one result).
+        w.job = nullptr;
+        delegation_done(*d, e ? exception_result(e) : std::move(*w.result));
+        w.result.reset();
+    }
+    if (e) log(LogLevel::error, "a delegation worker failed: " + exception_message(e));
+}
+
+void Loop::release_workers() {
+    std::vector<Worker*> idle;
+    idle.swap(idle_workers);
+    for (Worker* w : idle) {
+        WakeHandler wake = std::move(*w->parked);
+        w->parked.reset();
+        w->exit = true;
+        asio::dispatch(std::move(wake));
     }
 }
 

@@ -10,9 +10,11 @@
 #include <blueprint/runner.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -91,6 +93,63 @@ struct CallState : std::enable_shared_from_this<CallState> {
     CallState* next = nullptr;
 };
 
+struct Worker;
+
+/// A delegated call in flight. Delegated calls yield exactly one result, so
+/// this is all the loop keeps of one: what to stamp on its result, and how
+/// to cancel it. Pooled (`DelegationPool`), since a job parked in a slow
+/// executor costs this plus its task's frames (see dispatch.cpp).
+struct Delegation {
+    JobId job_id;
+    Metadata metadata;                 ///< the call's, stamped on its result
+    asio::cancellation_signal signal;  ///< its own task's; unused on a pool worker
+    union {
+        Worker* worker = nullptr;  ///< in use: the pool worker running it, or null: its own task
+        Delegation* next_free;     ///< free: the pool's next free slot
+    };
+    bool in_use = false;     ///< acquired, and its task has not reported back
+    bool abandoned = false;  ///< cancelled at shutdown: its late result is dropped
+};
+
+/// Stable, reused `Delegation`s. A slot is released only when its task has
+/// reported back, so a task never outlives the signal its cancellation is
+/// bound to; the slot's signal keeps its handler memory for the next task.
+class DelegationPool {
+public:
+    Delegation& acquire();
+    void release(Delegation& d);
+    template <class F> void for_each_in_use(F&& f) {
+        for (auto& chunk : chunks_)
+            for (std::size_t i = 0; i < chunk_size; ++i)
+                if (chunk[i].in_use) f(chunk[i]);
+    }
+
+private:
+    static constexpr std::size_t chunk_size = 128;
+    std::vector<std::unique_ptr<Delegation[]>> chunks_;
+    Delegation* free_ = nullptr;
+};
+
+/// How a parked pool worker is resumed: the completion handler of a
+/// `use_awaitable` operation with signature void().
+using WakeHandler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+
+/// A long-lived coroutine that runs delegated invocations one after another
+/// (dispatch.cpp): a job that finishes at once costs no task of its own.
+/// Fields are handed over between the loop and the worker with the
+/// resumption, so each side touches them only while the other waits.
+struct Worker {
+    explicit Worker(asio::any_io_executor e) : ex(std::move(e)) {}
+    asio::any_io_executor ex;               ///< where it runs
+    asio::cancellation_signal signal;       ///< bound to its task: cancels the current invocation
+    faas::FaasExecutor* executor = nullptr;  ///< loop -> worker: what to invoke
+    JobCall call;                            ///< loop -> worker: the call to invoke
+    std::optional<JobResult> result;         ///< worker -> loop: the call's result
+    Delegation* job = nullptr;               ///< loop only: the call it runs
+    std::optional<WakeHandler> parked;       ///< loop only: set while idle
+    bool exit = false;                       ///< loop -> worker: end instead of running `call`
+};
+
 /// A result waiting for the consumers.
 struct Delivery {
     JobResult result;
@@ -133,6 +192,12 @@ struct Loop : std::enable_shared_from_this<Loop> {
     Event queue_ready; ///< the fan-out waits here
     std::deque<Delivery> queue;
     CallState* running_head = nullptr;
+    DelegationPool delegations;
+    std::size_t delegations_running = 0;  ///< in use and not abandoned
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::vector<Worker*> idle_workers;
+    std::size_t max_workers;  ///< pool size: a call finding none idle gets its own task
+    static constexpr std::size_t max_pool_workers = 64;
     std::vector<std::unique_ptr<asio::cancellation_signal>> pump_signals;
     std::vector<bool> pump_active;
     asio::steady_timer grace_timer;
@@ -162,6 +227,18 @@ struct Loop : std::enable_shared_from_this<Loop> {
     void task_done(const std::shared_ptr<CallState>& call, std::optional<JobResult>& result);
     /// Grace is over: every call still running gets one cancelled result.
     void cancel_running();
+    /// Whether any call still has a task running.
+    bool tasks_running() const { return running_head != nullptr || delegations_running > 0; }
+
+    /// A delegated call's task reported back with its one result.
+    void delegation_done(Delegation& d, JobResult&& result);
+    /// A pool worker finished its call (its result is in `w.result`); `wake`
+    /// resumes it, for the next call or to exit.
+    void worker_finished(Worker& w, WakeHandler&& wake);
+    /// A pool worker's task ended (normally only when told to exit).
+    void worker_ended(Worker& w, const std::exception_ptr& e);
+    /// End of the run: idle workers exit.
+    void release_workers();
 
     /// A call pulled after shutdown began: it gets a cancelled result at once.
     void cancel_unstarted(JobCall call);
@@ -179,5 +256,8 @@ std::string describe_call(const JobId& id, const Metadata& metadata);
 std::string exception_message(const std::exception_ptr& e);
 /// The error result for a handler or executor that threw.
 JobResult exception_result(const std::exception_ptr& e);
+/// Stamps a result with its call's job id and metadata (the result's own
+/// entries win), as `JobResult::stamp_from`, consuming the metadata.
+void stamp_result(JobResult& result, const JobId& job_id, Metadata&& call_metadata);
 
 }  // namespace blueprint::runner_detail
