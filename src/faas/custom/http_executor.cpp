@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <random>
@@ -133,6 +134,32 @@ struct ExecutorState {
     void log(LogLevel level, std::string_view line) const {
         if (const auto& sink = client.options().log) sink(level, scrub(std::string(line)));
     }
+    /// False when no log sink is set: callers skip building the line.
+    bool logging() const { return static_cast<bool>(client.options().log); }
+
+    /// What the invoke path derives from an endpoint URL by parsing it:
+    /// the origin (cold-start bookkeeping) and the redacted URL (messages).
+    /// Cached per URL because two full URL parses per invocation cost ~5%
+    /// of the client's CPU in `bpfaas bench http` (docs/performance.md).
+    struct UrlInfo {
+        std::string origin_key;
+        std::string redacted;
+    };
+    std::shared_ptr<const UrlInfo> url_info(const std::string& url) const {
+        {
+            std::lock_guard lock(mutex);
+            if (auto it = url_cache.find(url); it != url_cache.end()) return it->second;
+        }
+        auto origin = detail::url_origin(url);
+        auto info = std::make_shared<const UrlInfo>(UrlInfo{origin ? *origin : url, detail::redact_url(url)});
+        std::lock_guard lock(mutex);
+        // Endpoints are per job, so this stays small; the bound is only a
+        // guard against callers that invent URLs without end.
+        if (url_cache.size() >= 4096) url_cache.clear();
+        url_cache.emplace(url, info);
+        return info;
+    }
+    mutable std::map<std::string, std::shared_ptr<const UrlInfo>, std::less<>> url_cache;  ///< guarded by mutex
 };
 
 }  // namespace detail
@@ -167,7 +194,7 @@ awaitable<Result<http::Response>> exchange(StatePtr st, http::Request req, milli
             co_return std::unexpected(FaasError::make(faas_errc::timeout, st->scrub(what + ": " + deadline_text())));
         }
         req.timeout = std::chrono::ceil<milliseconds>(deadline_at - now);
-        st->log(LogLevel::debug, what + " (attempt " + std::to_string(attempt) + ")");
+        if (st->logging()) st->log(LogLevel::debug, what + " (attempt " + std::to_string(attempt) + ")");
         auto r = co_await st->client.send(req);
         if (!r) {
             auto e = to_faas_error(r.error());
@@ -188,7 +215,7 @@ awaitable<Result<http::Response>> exchange(StatePtr st, http::Request req, milli
                              (retry_after && *retry_after > policy.max_backoff) || now + wait >= deadline_at ||
                              (now - start) + wait > policy.max_elapsed;
         if (give_up) co_return std::move(*r);
-        st->log(LogLevel::debug, what + ": HTTP " + std::to_string(r->status) + ", retrying in " +
+        if (st->logging()) st->log(LogLevel::debug, what + ": HTTP " + std::to_string(r->status) + ", retrying in " +
                                      std::to_string(wait.count()) + " ms");
         asio::steady_timer timer(co_await asio::this_coro::executor, wait);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -260,11 +287,6 @@ bool is_binary_reply(const http::Response& resp, WireFormat format) {
            !iequals(type, wire::json_content_type);
 }
 
-std::string origin_key(std::string_view url) {
-    auto origin = detail::url_origin(url);
-    return origin ? *origin : std::string(url);
-}
-
 /// Remembers that `url`'s origin is the Blueprint runtime when the reply
 /// says so (a cold-start or framing header).
 bool note_runtime(detail::ExecutorState& st, const std::string& key, const http::Response& resp) {
@@ -281,9 +303,8 @@ bool note_runtime(detail::ExecutorState& st, const std::string& key, const http:
 /// either before (to an invoke or a warm-up), or that frames replies with
 /// X-Blueprint-Status. From any other endpoint an absent header is unknown
 /// (nullopt). Never guessed from latency.
-void fill_metrics(detail::ExecutorState& st, std::string_view url, FaasMetrics& m, const http::Response& resp,
+void fill_metrics(detail::ExecutorState& st, const std::string& key, FaasMetrics& m, const http::Response& resp,
                   const wire::Reply& reply) {
-    const std::string key = origin_key(url);
     note_runtime(st, key, resp);
     if (auto cs = resp.header(wire::header_cold_start); !cs.empty()) {
         m.cold_start = (cs == "1" || iequals(cs, "true"));
@@ -301,14 +322,19 @@ void fill_metrics(detail::ExecutorState& st, std::string_view url, FaasMetrics& 
     m.memory_used_mb = reply.memory_used_mb;
 }
 
-std::string describe(std::string_view op, const JobId& id, std::string_view url) {
+/// "op job N (redacted URL)", for messages.
+std::string describe_redacted(std::string_view op, const JobId& id, std::string_view redacted_url) {
     std::string out(op);
     out += " job ";
     out += id.to_string();
     out += " (";
-    out += detail::redact_url(url);
+    out += redacted_url;
     out += ')';
     return out;
+}
+
+std::string describe(std::string_view op, const JobId& id, std::string_view url) {
+    return describe_redacted(op, id, detail::redact_url(url));
 }
 
 awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
@@ -322,7 +348,8 @@ awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
     }
     // The platform API speaks Blueprint JSON only (ARCHITECTURE.md §10).
     if (st->platform) format = WireFormat::json;
-    const auto what = describe("invoke", id, url);
+    const auto url_info = st->url_info(url);
+    const auto what = describe_redacted("invoke", id, url_info->redacted);
 
     http::Request req;
     req.method = "POST";
@@ -360,7 +387,7 @@ awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
     } else {
         co_return std::unexpected(status_error(st, *resp, what, false));
     }
-    fill_metrics(*st, url, metrics, *resp, *reply);
+    fill_metrics(*st, url_info->origin_key, metrics, *resp, *reply);
     JobResult result = wire::reply_to_job_result(std::move(*reply));
     result.stamp_from(call);
     co_return InvocationOutcome{std::move(result), metrics};
@@ -371,7 +398,7 @@ awaitable<Result<void>> warm_one(StatePtr st, http::Request req, milliseconds bu
     auto resp = co_await exchange(st, std::move(req), budget, what);
     if (!resp) co_return std::unexpected(std::move(resp.error()));
     if (!is_2xx(resp->status)) co_return std::unexpected(status_error(st, *resp, what, false));
-    note_runtime(*st, origin_key(req_url), *resp);
+    note_runtime(*st, st->url_info(req_url)->origin_key, *resp);
     co_return Result<void>{};
 }
 

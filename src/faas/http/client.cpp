@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -25,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -125,7 +127,29 @@ struct ClientCore : std::enable_shared_from_this<ClientCore> {
     void drop_context(net::execution_context* ctx);
 
     net::awaitable<std::expected<Response, HttpError>> send(Request request);
+
+    /// parse_url results by URL. A client talks to few distinct URLs, and
+    /// parsing one costs ~4k instructions per request (Boost.URL), ~5% of
+    /// the client's CPU under load (docs/performance.md).
+    std::expected<Url, std::string> parse_url_cached(std::string_view text);
+    std::mutex url_mutex;
+    std::unordered_map<std::string, Url> url_cache;  ///< guarded by url_mutex
 };
+
+std::expected<Url, std::string> ClientCore::parse_url_cached(std::string_view text) {
+    {
+        std::lock_guard lock(url_mutex);
+        if (auto it = url_cache.find(std::string(text)); it != url_cache.end()) return it->second;
+    }
+    auto parsed = parse_url(text);
+    if (!parsed) return parsed;  // failures are not cached: they are rare and cheap to redo
+    std::lock_guard lock(url_mutex);
+    // Bounded: callers that put unique query strings in every URL would
+    // otherwise grow it without end.
+    if (url_cache.size() >= 1024) url_cache.clear();
+    url_cache.emplace(std::string(text), *parsed);
+    return parsed;
+}
 
 }  // namespace detail
 
@@ -253,11 +277,36 @@ struct Route {
     std::uint16_t connect_port() const { return proxy ? proxy->port : url->port; }
 };
 
+/// The request line and header block of `msg`: what Beast's serializer
+/// writes for a message whose framing is Content-Length (or no body), which
+/// is all this client sends (send() strips caller framing headers). Written
+/// together with the body in one gather write: Beast's generic serializer
+/// cost ~24k instructions per request, ~25% of the client's CPU under load
+/// (docs/performance.md).
+std::string serialize_head(const bhttp::request<bhttp::string_body>& msg) {
+    std::string out;
+    out.reserve(256);
+    out.append(msg.method_string().data(), msg.method_string().size());
+    out += ' ';
+    out.append(msg.target().data(), msg.target().size());
+    out += msg.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+    for (const auto& f : msg) {
+        out.append(f.name_string().data(), f.name_string().size());
+        out += ": ";
+        out.append(f.value().data(), f.value().size());
+        out += "\r\n";
+    }
+    out += "\r\n";
+    return out;
+}
+
 struct Attempt {
     detail::ClientCore& impl;
     const Route& route;
     const std::string& pool_key;
     bhttp::request<bhttp::string_body>& msg;
+    /// serialize_head(msg), built once and re-sent as is on retries.
+    const std::string& head_block;
     clock_type::time_point deadline;
     bool head = false;
 
@@ -423,7 +472,8 @@ struct Attempt {
         got_bytes = false;
         reusable = false;
         conn.tcp().expires_at(deadline);
-        auto [wec, wn] = co_await conn.visit([&](auto& s) { return bhttp::async_write(s, msg, use_tuple); });
+        const std::array<net::const_buffer, 2> wire{net::buffer(head_block), net::buffer(msg.body())};
+        auto [wec, wn] = co_await conn.visit([&](auto& s) { return net::async_write(s, wire, use_tuple); });
         if (wec) co_return std::unexpected(co_await exchange_error(wec, "sending to"));
 
         std::optional<bhttp::response_parser<bhttp::string_body>> parser;
@@ -479,7 +529,7 @@ struct Attempt {
 }  // namespace
 
 net::awaitable<std::expected<Response, HttpError>> detail::ClientCore::send(Request request) {
-    auto parsed = detail::parse_url(request.url);
+    auto parsed = parse_url_cached(request.url);
     if (!parsed) co_return std::unexpected(make_error(http_errc::invalid_url, "invalid URL: " + parsed.error()));
     const detail::Url& url = *parsed;
     const auto start = clock_type::now();
@@ -547,7 +597,8 @@ net::awaitable<std::expected<Response, HttpError>> detail::ClientCore::send(Requ
                url.target.substr(0, url.target.find('?'));
     };
 
-    Attempt attempt{*this, route, pool_key, msg, deadline, head};
+    const std::string head_block = serialize_head(msg);
+    Attempt attempt{*this, route, pool_key, msg, head_block, deadline, head};
     std::optional<Response> last;
     std::optional<HttpError> last_error;
     for (unsigned n = 1;; ++n) {
