@@ -36,5 +36,14 @@ template <class T> T run_async(boost::asio::awaitable<T> aw) {
 using Action = std::function<int()>;
 Action add_demo(CLI::App& app);
 Action add_invoke(CLI::App& app);
+Action add_local(CLI::App& app);
+Action add_bench(CLI::App& app);
+Action add_package(CLI::App& app);
+Action add_deploy(CLI::App& app);    // providers.cpp
+Action add_health(CLI::App& app);    // providers.cpp
+Action add_warm(CLI::App& app);      // providers.cpp
+Action add_undeploy(CLI::App& app);  // providers.cpp
+Action add_list(CLI::App& app);      // providers.cpp
+Action add_aws(CLI::App& app);       // aws.cpp: `bpfaas aws sign`
 
 }  // namespace bpfaas

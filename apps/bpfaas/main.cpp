@@ -43,6 +43,15 @@ int main(int argc, char** argv) {
     };
     add(bpfaas::add_demo);
     add(bpfaas::add_invoke);
+    add(bpfaas::add_local);
+    add(bpfaas::add_bench);
+    add(bpfaas::add_package);
+    add(bpfaas::add_deploy);
+    add(bpfaas::add_health);
+    add(bpfaas::add_warm);
+    add(bpfaas::add_undeploy);
+    add(bpfaas::add_list);
+    add(bpfaas::add_aws);
 
     try {
         app.parse(argc, argv);

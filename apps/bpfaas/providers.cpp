@@ -11,7 +11,7 @@
 namespace bpfaas {
 
 const std::vector<ProviderCli>& providers() {
-    static const std::vector<ProviderCli> all{aws_provider_cli(), azure_provider_cli()};
+    static const std::vector<ProviderCli> all{aws_provider_cli(), azure_provider_cli(), gcp_provider_cli()};
     return all;
 }
 

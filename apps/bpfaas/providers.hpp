@@ -53,6 +53,8 @@ std::vector<std::string> provider_names();
 ProviderCli aws_provider_cli();
 /// The Azure Functions provider (azure.cpp).
 ProviderCli azure_provider_cli();
+/// The Google Cloud Functions provider (gcp.cpp).
+ProviderCli gcp_provider_cli();
 
 /// Writes deploy progress to stderr: plain lines when stderr is not a
 /// terminal, one rewritten status line when it is.
