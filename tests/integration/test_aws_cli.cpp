@@ -33,7 +33,8 @@ struct CliResult {
 class AwsCli : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!aws_path()) GTEST_SKIP() << "/usr/bin/aws (Debian awscli) is not installed";
+        // Never skipped: the real AWS CLI is this test's whole point (scripts/setup-debian.sh installs it).
+        ASSERT_TRUE(aws_path()) << "/usr/bin/aws (Debian awscli) is not installed; run scripts/setup-debian.sh";
         zip_path = dir.path / "fn.zip";
         zip = fixture_zip();
         write_file(zip_path, zip);
