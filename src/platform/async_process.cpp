@@ -1,5 +1,7 @@
 #include "platform/async_process.hpp"
 
+#include "platform/process.hpp"
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -19,15 +21,9 @@ namespace net = boost::asio;
 
 namespace {
 
-Error spawn_error(const std::string& what, int err) {
-    return Error{std::make_error_code(static_cast<std::errc>(err)), what + ": " + std::strerror(err)};
-}
+using detail::spawn_error;
 
-int decode_status(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return -1;
-}
+int decode_status(int status) { return ExitStatus::from_wait_status(status).shell_code(); }
 
 struct Pipe {
     int r = -1, w = -1;
@@ -54,11 +50,7 @@ std::expected<std::unique_ptr<AsyncProcess>, Error> AsyncProcess::spawn(const ne
     // Everything the child needs is prepared before fork: between fork and
     // exec only async-signal-safe calls are allowed (the parent is threaded).
     std::vector<std::string> argv_store = spec.argv, env_store = spec.env;
-    std::vector<char*> argv, envp;
-    for (auto& s : argv_store) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    for (auto& s : env_store) envp.push_back(s.data());
-    envp.push_back(nullptr);
+    std::vector<char*> argv = detail::exec_array(argv_store), envp = detail::exec_array(env_store);
 
     Pipe in, out, err, exec_status;
     auto cleanup = [&] { in.close_both(), out.close_both(), err.close_both(), exec_status.close_both(); };
@@ -129,6 +121,22 @@ std::expected<std::unique_ptr<AsyncProcess>, Error> AsyncProcess::spawn(const ne
     std::unique_ptr<AsyncProcess> p(new AsyncProcess(ex));
     p->pid_ = pid;
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0 && errno == ENOSYS) {
+        // No pidfd_open (Linux < 5.3, or valgrind, which we profile under):
+        // a thread waits for the exit (without reaping) and closes a pipe,
+        // whose read end then stands in for the pidfd (readable from then on).
+        Pipe exited;
+        if (exited.open()) {
+            const int w = exited.w;
+            p->waiter_ = std::thread([pid, w] {
+                siginfo_t info{};
+                while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+                }
+                ::close(w);
+            });
+            pidfd = exited.r;
+        }
+    }
     if (pidfd < 0) {
         int e = errno;
         ::kill(pid, SIGKILL);
@@ -162,6 +170,8 @@ AsyncProcess::~AsyncProcess() {
         while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
         }
     }
+    // Reaped by now, so the fallback waiter's waitid has returned (or will at once).
+    if (waiter_.joinable()) waiter_.join();
 }
 
 net::awaitable<int> AsyncProcess::async_wait_exit() {

@@ -15,6 +15,7 @@
 #include <expected>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/types.h>
@@ -82,6 +83,8 @@ private:
     int pidfd_raw_ = -1;
     boost::asio::posix::stream_descriptor pidfd_;
     std::optional<boost::asio::posix::stream_descriptor> stdin_, output_, stderr_;
+    /// Without pidfd_open: the thread that signals the exit (see spawn).
+    std::thread waiter_;
 };
 
 }  // namespace blueprint::platform

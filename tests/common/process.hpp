@@ -1,22 +1,25 @@
-// A child process for tests: spawn a real binary with arguments and
-// environment, talk to it over pipes, signal it, wait for it. The destructor
-// SIGKILLs and reaps a child that is still running, so a failing test never
-// leaks processes.
+// Child processes for tests: the one implementation in
+// src/platform/process.hpp (ChildProcess with pipes, pidfd waits,
+// communicate, ExitStatus), in the tests' call style: spawn(path, args,
+// options) that throws when the binary cannot be started, an ordered
+// environment list, and pipes on by default. Plus build_path() to find the
+// binaries of this build tree.
 #pragma once
 
-#include <chrono>
-#include <optional>
+#include "platform/process.hpp"
+
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include <sys/types.h>
-
 namespace blueprint::test {
 
+using platform::ExitStatus;
+
 struct ProcessOptions {
-    /// Variables to set (NAME, value) on top of the inherited environment.
+    /// Variables to set (NAME, value) on top of the inherited environment;
+    /// the first of two same names wins, as with getenv on a doubled entry.
     std::vector<std::pair<std::string, std::string>> env;
     /// Inherited variables to remove (e.g. PORT, AWS_LAMBDA_RUNTIME_API).
     std::vector<std::string> unset_env;
@@ -30,86 +33,19 @@ struct ProcessOptions {
     bool pipe_stderr = true;
 };
 
-/// How a child ended.
-struct ExitStatus {
-    bool exited = false;  // exited normally with `code`
-    int code = 0;
-    int signal = 0;       // killed by this signal when !exited
-
-    bool ok() const { return exited && code == 0; }
-    std::string to_string() const;
-};
-
-class ChildProcess {
+/// platform::ChildProcess with a throwing spawn: a test that cannot start its
+/// binary has nothing left to check. The child stays in our process group,
+/// so a test runner killed by Ctrl-C takes it along.
+class ChildProcess : public platform::ChildProcess {
 public:
+    /// An empty handle: no process.
+    ChildProcess() = default;
+    explicit ChildProcess(platform::ChildProcess&& child) noexcept : platform::ChildProcess(std::move(child)) {}
+
     /// Starts `path` with `args` (not including argv[0]). Throws
     /// std::runtime_error if it cannot be started (e.g. no such file).
     static ChildProcess spawn(const std::string& path, const std::vector<std::string>& args = {},
                               const ProcessOptions& options = {});
-
-    /// An empty handle: no process.
-    ChildProcess() = default;
-    ChildProcess(ChildProcess&& other) noexcept;
-    ChildProcess& operator=(ChildProcess&& other) noexcept;
-    ChildProcess(const ChildProcess&) = delete;
-    ChildProcess& operator=(const ChildProcess&) = delete;
-    /// SIGKILLs and reaps the child if it still runs; closes the pipes.
-    ~ChildProcess();
-
-    pid_t pid() const noexcept { return pid_; }
-
-    /// Writes all of `data` to the child's stdin. False if the pipe is closed
-    /// (the child exited). Does not interleave with reading: for large
-    /// exchanges use `communicate`.
-    bool write_stdin(std::string_view data);
-    void close_stdin();
-
-    /// The next line (without '\n') from the child's stderr / stdout, or
-    /// nullopt on EOF or when `timeout` passes first.
-    std::optional<std::string> read_stderr_line(std::chrono::milliseconds timeout);
-    std::optional<std::string> read_stdout_line(std::chrono::milliseconds timeout);
-    /// Reads stderr lines until one contains `needle`; returns it.
-    std::optional<std::string> wait_for_stderr(std::string_view needle, std::chrono::milliseconds timeout);
-    /// Everything read from stderr so far (lines already returned included).
-    const std::string& stderr_seen() const noexcept { return stderr_.seen; }
-
-    /// Writes `input` to stdin (then closes it) while reading stdout and stderr
-    /// until both reach EOF, then waits for the exit. nullopt on timeout
-    /// (the child is left running; the destructor kills it).
-    struct Outcome {
-        std::string out;
-        std::string err;
-        ExitStatus status;
-    };
-    std::optional<Outcome> communicate(std::string_view input, std::chrono::milliseconds timeout);
-
-    /// Sends a signal (no-op after the child was reaped).
-    void signal(int sig);
-    /// SIGKILL, then wait.
-    ExitStatus kill();
-    /// Waits for the exit; nullopt when `timeout` passes first.
-    std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
-    /// Whether the child still runs (reaps it if it has exited).
-    bool running();
-
-private:
-    struct Stream {
-        int fd = -1;
-        std::string buffer;  // read but not yet returned
-        std::string seen;    // everything read
-        bool eof = false;
-    };
-
-    std::optional<std::string> read_line(Stream& s, std::chrono::milliseconds timeout);
-    static bool fill(Stream& s, std::chrono::steady_clock::time_point deadline);
-    void close_all() noexcept;
-    void reset() noexcept;
-
-    pid_t pid_ = -1;
-    int stdin_fd_ = -1;
-    Stream stdout_;
-    Stream stderr_;
-    std::optional<ExitStatus> status_;
 };
 
 /// The build tree's root: $BLUEPRINT_BINARY_DIR, else `compiled_in` when

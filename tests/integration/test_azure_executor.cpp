@@ -4,7 +4,6 @@
 // (common/fake_azure), which enforces ARCHITECTURE.md §9.
 #include <blueprint/consumers.hpp>
 #include <blueprint/faas/azure.hpp>
-#include <blueprint/faas/custom.hpp>
 #include <blueprint/faas/packaging.hpp>
 #include <blueprint/faas/wire.hpp>
 #include <blueprint/producers.hpp>
@@ -20,7 +19,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -583,47 +581,6 @@ TEST_F(AzureIntegration, CliVerbs) {
     auto no_secret = cli({"health"}, {{"AZURE_CLIENT_SECRET", ""}});  // set but empty
     EXPECT_EQ(no_secret.status.code, 2) << no_secret.err;
     EXPECT_NE(no_secret.err.find("AZURE_CLIENT_SECRET"), std::string::npos) << no_secret.err;
-}
-
-// One run of throughput numbers for the report (no assertion on timing):
-// the custom-handler path (executor -> fake site -> host stand-in -> bootstrap)
-// beside the same binary called directly over HTTP.
-TEST_F(AzureIntegration, DISABLED_ThroughputCustomHandlerVersusDirect) {
-    FakeAzure fake;
-    auto exec = make(options_for(fake, "bp-app-bench"));
-    ASSERT_TRUE(run(exec.deploy_job(0, fixture_binary(), {})));
-    const std::vector<JobId> jobs{0};
-    auto zip = packaging::package_azure(test_function_path(), jobs);
-    auto host = AzureTestHost::from_zip(*zip, {});
-    ASSERT_TRUE(host);
-    custom::HttpFaasExecutor direct("http://127.0.0.1:1");
-    direct.with_job_endpoint(0, "http://127.0.0.1:" + std::to_string((*host)->handler_port()) + "/api/job0");
-
-    constexpr int n = 2000;
-    constexpr int width = 16;
-    auto measure = [&](FaasExecutor& e) {
-        auto loop = [&e]() -> boost::asio::awaitable<int> {
-            int ok = 0;
-            for (int i = 0; i < n / width; ++i) {
-                auto r = co_await e.invoke(JobCall(0, to_bytes("payload-0123456789")));
-                ok += r && r->is_ok();
-            }
-            co_return ok;
-        };
-        const auto start = std::chrono::steady_clock::now();
-        std::atomic<int> ok = 0;
-        for (int w = 0; w < width; ++w)
-            boost::asio::co_spawn(ioc, loop(), [&ok](std::exception_ptr, int v) { ok += v; });
-        ioc.restart();
-        ioc.run();
-        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-        EXPECT_EQ(ok.load(), n);
-        return n / took.count();
-    };
-    const double via_azure = measure(exec);
-    const double via_direct = measure(direct);
-    std::printf("throughput (%d calls, %d concurrent): custom-handler path %.0f/s, direct HTTP %.0f/s\n", n, width, via_azure,
-                via_direct);
 }
 
 }  // namespace

@@ -15,10 +15,7 @@
 #include <blueprint/router.hpp>
 #include <blueprint/runner.hpp>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -302,66 +299,6 @@ TEST_F(GcpEndToEnd, AFailedOperationFailsTheDeployWithGooglesMessage) {
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_TRUE(r->is_ok()) << "job 7 reports its mode";
     EXPECT_NE(to_string(r->body()).find("mode=http"), std::string::npos) << to_string(r->body());
-}
-
-// Not a test of speed: a measurement for the report, run by hand with
-// --gtest_also_run_disabled_tests. Invocations through the executor, the
-// fake's front and the Functions Framework shim, beside the same executor
-// pattern straight at test_function in HTTP mode.
-TEST_F(GcpEndToEnd, DISABLED_ThroughputThroughTheShimVersusDirect) {
-    auto exec = std::make_shared<gcp::CloudFunctionExecutor>(make());
-    ASSERT_TRUE(run(exec->deploy_job(JobId(0), binary, FaasConfig{})));
-    ASSERT_TRUE(run(exec->warm(JobId(0), 1)));
-    auto measure = [&](auto invoke_one, int n, int concurrency) {
-        boost::asio::io_context ioc;
-        std::atomic<int> next{0}, failures{0};
-        auto worker = [&]() -> boost::asio::awaitable<void> {
-            while (next.fetch_add(1) < n)
-                if (!co_await invoke_one()) ++failures;
-        };
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < concurrency; ++i) boost::asio::co_spawn(ioc, worker(), boost::asio::detached);
-        ioc.run();
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        EXPECT_EQ(failures.load(), 0);
-        return n / secs;
-    };
-    const Bytes payload = to_bytes("0123456789abcdef");
-    auto via_gcp = [&]() -> boost::asio::awaitable<bool> {
-        auto r = co_await exec->invoke(JobCall(JobId(0), payload));
-        co_return r && r->is_ok();
-    };
-    // Direct: the same binary in HTTP mode, the shared HTTP client, Blueprint JSON.
-    blueprint::test::ProcessOptions po;
-    po.pipe_stdin = po.pipe_stdout = po.pipe_stderr = false;
-    const auto port = [] {
-        boost::asio::io_context ioc;
-        boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-        return std::to_string(a.local_endpoint().port());
-    }();
-    po.env = {{"PORT", port}, {"HOST", "127.0.0.1"}};
-    po.unset_env = {"AWS_LAMBDA_RUNTIME_API", "FUNCTIONS_CUSTOMHANDLER_PORT"};
-    auto direct_fn = blueprint::test::ChildProcess::spawn(binary_path, {}, po);
-    faas::http::HttpClient client;
-    for (int i = 0; i < 100; ++i) {
-        auto h = run(client.send(faas::http::Request{.method = "GET", .url = "http://127.0.0.1:" + port + "/health"}));
-        if (h && h->status == 200) break;
-        std::this_thread::sleep_for(50ms);
-    }
-    const std::string body = R"({"job_id":0,"args":[48,49,50,51,52,53,54,55,56,57,97,98,99,100,101,102]})";
-    auto direct = [&]() -> boost::asio::awaitable<bool> {
-        faas::http::Request req;
-        req.method = "POST";
-        req.url = "http://127.0.0.1:" + port + "/";
-        req.headers = {{"Content-Type", "application/json"}};
-        req.body = body;
-        auto r = co_await client.send(std::move(req));
-        co_return r && r->status == 200;
-    };
-    const int n = 400;
-    auto g1 = measure(via_gcp, n, 1), d1 = measure(direct, n, 1);
-    auto g16 = measure(via_gcp, n * 2, 16), d16 = measure(direct, n * 2, 16);
-    std::printf("invocations/s  sequential: shim %.0f, direct %.0f;  c=16: shim %.0f, direct %.0f\n", g1, d1, g16, d16);
 }
 
 }  // namespace
