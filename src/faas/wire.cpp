@@ -14,7 +14,9 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -192,26 +194,15 @@ struct FieldSpec {
     bool string_as_bytes = false;  // `result` may be a string: its UTF-8 bytes
 };
 
-// Reads one top-level JSON object. Field names are looked up in `specs`.
-class TopLevelReader {
-public:
-    static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
-    static constexpr std::size_t max_array_size = std::numeric_limits<std::size_t>::max();
-    static constexpr std::size_t max_key_size = std::numeric_limits<std::size_t>::max();
-    static constexpr std::size_t max_string_size = std::numeric_limits<std::size_t>::max();
-
+// What a reader keeps of one top-level object.
+struct TopLevelFields {
     struct Captured {
         std::string name;
         boost::json::value value;
     };
 
-    TopLevelReader(const FieldSpec* specs, std::size_t n_specs, std::size_t size_hint)
-        : specs_(specs), n_specs_(n_specs), size_hint_(size_hint) {}
-
-    // Results.
-    std::string error;             // set when the handler rejected the input
-    Bytes bytes;                   // the one `bytes` field (args or result)
-    bool has_bytes = false;        // present and not null
+    Bytes bytes;             // the one `bytes` field (args or result)
+    bool has_bytes = false;  // present and not null
     std::vector<Captured> captured;
 
     const boost::json::value* find(std::string_view name) const {
@@ -220,6 +211,28 @@ public:
             if (it->name == name) return &it->value;
         return nullptr;
     }
+};
+
+const FieldSpec* find_spec(const FieldSpec* specs, std::size_t n_specs, std::string_view key) {
+    const FieldSpec* spec = nullptr;
+    for (std::size_t i = 0; i < n_specs; ++i)
+        if (specs[i].name == key) spec = &specs[i];
+    return spec;
+}
+
+// Reads one top-level JSON object. Field names are looked up in `specs`.
+// The general path: it takes any input and words every rejection.
+class TopLevelReader : public TopLevelFields {
+public:
+    static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_array_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_key_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_string_size = std::numeric_limits<std::size_t>::max();
+
+    TopLevelReader(const FieldSpec* specs, std::size_t n_specs, std::size_t size_hint)
+        : specs_(specs), n_specs_(n_specs), size_hint_(size_hint) {}
+
+    std::string error;  // set when the handler rejected the input
 
     bool on_document_begin(boost::system::error_code&) { return true; }
     bool on_document_end(boost::system::error_code&) { return true; }
@@ -368,9 +381,7 @@ private:
     enum class Mode { start, top, bytes_expect, bytes_in, bytes_string, capture, skip, done };
 
     void begin_field() {
-        spec_ = nullptr;
-        for (std::size_t i = 0; i < n_specs_; ++i)
-            if (specs_[i].name == key_) spec_ = &specs_[i];
+        spec_ = find_spec(specs_, n_specs_, key_);
         depth_ = 0;
         if (!spec_ || spec_->kind == FieldKind::skip) {
             mode_ = Mode::skip;
@@ -444,6 +455,381 @@ std::expected<void, FaasError> run_reader(boost::json::basic_parser<TopLevelRead
     if (used != json.size() && json.substr(used).find_first_not_of(" \t\r\n") != std::string_view::npos)
         return std::unexpected(serialization_error(std::string(what) + ": trailing data after the JSON object"));
     return {};
+}
+
+// ---- fast reader -------------------------------------------------------------
+//
+// The SAX reader above costs ~9 ns per payload byte: every array element goes
+// through Boost.JSON's general number parser and a handler call. Payloads are
+// flat arrays of small integers, so the common shape is read here by hand:
+// the top-level object's keys, a dedicated scanner for `[n,n,...]`, scalars
+// inline, and any other value through a small Boost.JSON parser.
+//
+// The fast reader only ever accepts: on anything outside its narrow grammar
+// (an escaped or non-ASCII key, a byte field that is not a plain array of
+// 0-255 without leading zeros, `-0`, a string `result`, malformed input, ...)
+// it gives up and the caller runs the SAX reader over the whole text, which
+// then accepts it or words the error (field, element index, Boost's
+// message). So the two paths cannot disagree on a message, and an error
+// costs one extra pass.
+
+bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+const char* skip_ws(const char* p, const char* end) {
+    while (p < end && is_ws(*p)) ++p;
+    return p;
+}
+
+unsigned digit(char c) { return static_cast<unsigned>(static_cast<unsigned char>(c)) - '0'; }
+
+// SWAR helpers: eight characters per 64-bit word.
+constexpr std::uint64_t swar_ones = 0x0101010101010101ULL;
+constexpr std::uint64_t swar_low7 = 0x7F7F7F7F7F7F7F7FULL;
+
+std::uint64_t load8(const char* p) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    if constexpr (std::endian::native == std::endian::big) x = std::byteswap(x);
+    return x;
+}
+
+// 0x01 in each byte of `x` that is a comma, 0x00 elsewhere (exact: the
+// additions never carry between bytes).
+std::uint64_t comma_bytes(std::uint64_t x) {
+    x ^= swar_ones * ',';
+    return (~(((x & swar_low7) + swar_low7) | x | swar_low7)) >> 7;
+}
+
+// Bit i set when character i of the word is a comma.
+unsigned comma_mask8(std::uint64_t x) {
+    // Gathers the low bit of byte i into bit 56 + i; no two partial products
+    // meet, so nothing carries.
+    return static_cast<unsigned>((comma_bytes(x) * 0x0102040810204080ULL) >> 56);
+}
+
+std::size_t count_commas(const char* p, const char* end) {
+    std::size_t n = 0;
+    for (; end - p >= 8; p += 8) n += static_cast<std::size_t>((comma_bytes(load8(p)) * swar_ones) >> 56);
+    for (; p < end; ++p) n += *p == ',';
+    return n;
+}
+
+// Non-zero when a byte of `x` is neither a digit nor a comma.
+std::uint64_t not_digit_or_comma(std::uint64_t x) {
+    const std::uint64_t t = x ^ (swar_ones * '0');  // digits become 0x00-0x09
+    // High bit set where t >= 10 (or the byte was >= 0x80): no carries, as
+    // (t & 0x7F) + 0x76 <= 0xF5.
+    const std::uint64_t big = (((t & swar_low7) + swar_ones * 0x76) | t) & ~swar_low7;
+    return big & ~(comma_bytes(x) << 7);
+}
+
+// The dense form our encoder writes, `[n,n,...]` with no whitespace: reads
+// the numbers between the commas, n elements in all (the caller counted the
+// commas). Branch-free per element. Scanning digit by digit chains every
+// element's position on the previous one's loads and mispredicts on the
+// random 1/2/3-digit lengths; here the commas come from a bit mask per 64
+// characters, so elements are independent and the only data-dependent
+// branch is one loop exit per 64 characters. Returns false, and the caller
+// tries the general scanner, unless every character is a digit or a comma
+// and every element is 1-3 digits without a leading zero and at most 255.
+bool scan_dense_byte_array(const char* p, const char* close, std::uint8_t* out, std::size_t n) {
+    std::uint8_t* o = out;
+    const char* start = p;  // the current element's first character
+    std::uint64_t bad_chars = 0;
+    // Checks accumulate by OR and are tested once at the end: every valid
+    // value fits 8 bits and every valid length 2 bits, so any bit above
+    // flags an error. (An empty element, `1,,2`, reads its own comma as a
+    // digit, which underflows to a huge value; an empty last element is
+    // caught below.)
+    unsigned or_value = 0, or_len = 0, leading_zero = 0;
+    // Per length 0-4: the weights of the first three characters and the
+    // '0' offsets, so the value needs no branch and no select.
+    struct Weights {
+        unsigned a, b, c, k;
+    };
+    static constexpr Weights weights[5] = {
+        {1, 0, 0, '0'}, {1, 0, 0, '0'}, {10, 1, 0, '0' * 11}, {100, 10, 1, '0' * 111}, {1, 0, 0, '0'},
+    };
+    // Element [s, e), e a comma or `close`, all digits (checked per block).
+    // s + 2 <= close for all but the last element: after a one-digit
+    // element come its comma and the next element's first character, or
+    // `close`.
+    auto element = [&](const char* s, const char* e) {
+        const auto len = static_cast<std::size_t>(e - s);
+        const unsigned c0 = static_cast<unsigned char>(s[0]);
+        const unsigned c1 = static_cast<unsigned char>(s[1]);
+        const unsigned c2 = static_cast<unsigned char>(s[2]);
+        const Weights& w = weights[std::min<std::size_t>(len, 4)];
+        const unsigned v = c0 * w.a + c1 * w.b + c2 * w.c - w.k;
+        or_value |= v;
+        or_len |= static_cast<unsigned>(std::min<std::size_t>(len, 4));
+        leading_zero |= static_cast<unsigned>(len > 1) & static_cast<unsigned>(c0 == '0');
+        *o++ = static_cast<std::uint8_t>(v);
+    };
+    auto block_mask = [&](const char* b) {
+        std::uint64_t mask = 0;
+        for (int k = 0; k < 8; ++k) {
+            const std::uint64_t x = load8(b + 8 * k);
+            bad_chars |= not_digit_or_comma(x);
+            mask |= std::uint64_t{comma_mask8(x)} << (8 * k);
+        }
+        return mask;
+    };
+    const char* block = p;
+    for (; close - block >= 64; block += 64) {
+        for (std::uint64_t mask = block_mask(block); mask; mask &= mask - 1) {
+            const char* comma = block + std::countr_zero(mask);
+            element(start, comma);
+            start = comma + 1;
+        }
+    }
+    // The tail: a copy padded with '0', which holds no commas and passes
+    // the character check.
+    char tail[64];
+    std::memset(tail, '0', sizeof tail);
+    std::memcpy(tail, block, static_cast<std::size_t>(close - block));
+    for (std::uint64_t mask = block_mask(tail); mask; mask &= mask - 1) {
+        const char* comma = block + std::countr_zero(mask);
+        element(start, comma);
+        start = comma + 1;
+    }
+    // The last element, from a bounded copy: it may end right at the end of
+    // the input.
+    const auto last = static_cast<std::size_t>(close - start);
+    if (last == 0 || last > 3) return false;
+    char digits[3] = {'0', '0', '0'};
+    std::memcpy(digits, start, last);
+    element(digits, digits + last);
+    return or_value <= 255 && or_len <= 3 && leading_zero == 0 && bad_chars == 0 && o == out + n;
+}
+
+// `p` is just past the '['. Fills `out` and returns the position past the
+// ']', or nullptr when the text is not a plain array of integers 0-255.
+const char* scan_byte_array(const char* p, const char* end, Bytes& out) {
+    // Numbers, commas and whitespace hold no ']', so the first one closes a
+    // well-formed array and serves as the sentinel that bounds every read
+    // below. Its commas give the element count, so `out` is sized once.
+    const auto* close = static_cast<const char*>(std::memchr(p, ']', static_cast<std::size_t>(end - p)));
+    if (!close) return nullptr;
+    p = skip_ws(p, close);
+    if (p == close) {
+        out.clear();
+        return close + 1;
+    }
+    const std::size_t n = count_commas(p, close) + 1;
+    out.resize(n);
+    if (scan_dense_byte_array(p, close, out.data(), n)) return close + 1;
+
+    // The general form: whitespace around elements and commas allowed.
+    std::uint8_t* o = out.data();
+    std::uint8_t* const o_end = o + n;
+    for (;;) {
+        unsigned v = digit(*p);
+        if (v > 9) return nullptr;  // '-', '+', '"', '[', ']' after a comma, ...
+        ++p;
+        if (v != 0) {
+            if (const unsigned d1 = digit(*p); d1 <= 9) {
+                v = v * 10 + d1;
+                ++p;
+                if (const unsigned d2 = digit(*p); d2 <= 9) {
+                    v = v * 10 + d2;
+                    ++p;
+                    if (v > 255 || digit(*p) <= 9) return nullptr;
+                }
+            }
+        } else if (digit(*p) <= 9) {
+            return nullptr;  // a leading zero: JSON has none
+        }
+        if (o == o_end) return nullptr;  // unreachable: each extra element needs a comma
+        *o++ = static_cast<std::uint8_t>(v);
+        // '.', 'e', 'E' (a float) and anything else fail here.
+        if (*p != ',') {
+            while (is_ws(*p)) ++p;  // stops at `close` at the latest
+            if (*p == ']') break;
+            if (*p != ',') return nullptr;
+        }
+        ++p;
+        while (is_ws(*p)) ++p;
+    }
+    if (o != o_end) return nullptr;  // unreachable, see above
+    return p + 1;
+}
+
+// One JSON value into a boost::json::value, or nowhere (skip).
+class ValueReader {
+public:
+    static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_array_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_key_size = std::numeric_limits<std::size_t>::max();
+    static constexpr std::size_t max_string_size = std::numeric_limits<std::size_t>::max();
+
+    bool keep = false;
+    boost::json::value_stack stack;
+
+    bool on_document_begin(boost::system::error_code&) { return true; }
+    bool on_document_end(boost::system::error_code&) { return true; }
+    bool on_object_begin(boost::system::error_code&) { return true; }
+    bool on_object_end(std::size_t n, boost::system::error_code&) { return keep ? (stack.push_object(n), true) : true; }
+    bool on_array_begin(boost::system::error_code&) { return true; }
+    bool on_array_end(std::size_t n, boost::system::error_code&) { return keep ? (stack.push_array(n), true) : true; }
+    bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+        if (keep) stack.push_chars(s);
+        return true;
+    }
+    bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+        if (keep) stack.push_key(s);
+        return true;
+    }
+    bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+        if (keep) stack.push_chars(s);
+        return true;
+    }
+    bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+        if (keep) stack.push_string(s);
+        return true;
+    }
+    bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
+    bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code&) {
+        if (keep) stack.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code&) {
+        if (keep) stack.push_uint64(u);
+        return true;
+    }
+    bool on_double(double d, boost::json::string_view, boost::system::error_code&) {
+        if (keep) stack.push_double(d);
+        return true;
+    }
+    bool on_bool(bool b, boost::system::error_code&) {
+        if (keep) stack.push_bool(b);
+        return true;
+    }
+    bool on_null(boost::system::error_code&) {
+        if (keep) stack.push_null();
+        return true;
+    }
+    bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+    bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+};
+
+boost::json::parse_options nested_value_options() {
+    boost::json::parse_options options;
+    // The value sits inside the top-level object, which takes one level of
+    // the SAX reader's limit: keep the same overall depth.
+    options.max_depth = boost::json::parse_options{}.max_depth - 1;
+    return options;
+}
+
+class FastReader {
+public:
+    FastReader(const FieldSpec* specs, std::size_t n_specs) : specs_(specs), n_specs_(n_specs) {}
+
+    // True when `json` was read; false to fall back to the SAX reader.
+    bool read(std::string_view json, TopLevelFields& out) {
+        const char* p = json.data();
+        const char* const end = p + json.size();
+        p = skip_ws(p, end);
+        if (p == end || *p != '{') return false;
+        p = skip_ws(p + 1, end);
+        if (p == end) return false;
+        if (*p == '}') return skip_ws(p + 1, end) == end;
+        for (;;) {
+            if (*p != '"') return false;
+            const char* const key_begin = ++p;
+            while (p < end && *p != '"') {
+                const auto c = static_cast<unsigned char>(*p);
+                if (c == '\\' || c < 0x20 || c >= 0x80) return false;  // escapes, UTF-8: the SAX path
+                ++p;
+            }
+            if (p == end) return false;
+            const std::string_view key(key_begin, static_cast<std::size_t>(p - key_begin));
+            p = skip_ws(p + 1, end);
+            if (p == end || *p != ':') return false;
+            p = skip_ws(p + 1, end);
+            if (p == end) return false;
+
+            const FieldSpec* spec = find_spec(specs_, n_specs_, key);
+            if (spec && spec->kind == FieldKind::bytes) {
+                if (*p != '[') return false;  // null, a string, or a wrong type
+                p = scan_byte_array(p + 1, end, out.bytes);
+                if (!p) return false;
+                out.has_bytes = true;
+            } else {
+                boost::json::value* slot = nullptr;
+                if (spec && spec->kind == FieldKind::capture) {
+                    out.captured.push_back({std::string(spec->name), {}});
+                    slot = &out.captured.back().value;
+                }
+                p = read_value(p, end, slot);
+                if (!p) return false;
+            }
+
+            p = skip_ws(p, end);
+            if (p == end) return false;
+            if (*p == '}') return skip_ws(p + 1, end) == end;
+            if (*p != ',') return false;
+            p = skip_ws(p + 1, end);
+            if (p == end) return false;
+        }
+    }
+
+private:
+    static bool ends_scalar(const char* p, const char* end) {
+        return p == end || is_ws(*p) || *p == ',' || *p == '}';
+    }
+
+    static bool literal(const char* p, const char* end, std::string_view word) {
+        return static_cast<std::size_t>(end - p) >= word.size() && std::memcmp(p, word.data(), word.size()) == 0 &&
+               ends_scalar(p + word.size(), end);
+    }
+
+    // One value at `p` (not whitespace), into `slot` unless it is null.
+    // Returns the position after it, or nullptr.
+    const char* read_value(const char* p, const char* end, boost::json::value* slot) {
+        // The scalars of the common requests and replies, inline.
+        if (literal(p, end, "true")) return set(slot, true), p + 4;
+        if (literal(p, end, "false")) return set(slot, false), p + 5;
+        if (literal(p, end, "null")) return set(slot, nullptr), p + 4;
+        if (*p == '0' && ends_scalar(p + 1, end)) return set(slot, std::int64_t{0}), p + 1;
+        if (digit(*p) <= 9 && *p != '0') {
+            std::int64_t v = 0;
+            const char* q = p;
+            while (q < end && digit(*q) <= 9 && q - p < 18) v = v * 10 + digit(*q++);
+            if (ends_scalar(q, end)) return set(slot, v), q;  // else: long, a fraction or an exponent
+        }
+        // Anything else through Boost.JSON: it stops after the one value.
+        if (!value_parser_) value_parser_.emplace(nested_value_options());
+        auto& parser = *value_parser_;
+        parser.reset();
+        parser.handler().keep = slot != nullptr;
+        if (slot) parser.handler().stack.reset();
+        boost::system::error_code ec;
+        const std::size_t used = parser.write_some(false, p, static_cast<std::size_t>(end - p), ec);
+        if (ec) return nullptr;
+        if (slot) *slot = parser.handler().stack.release();
+        return p + used;
+    }
+
+    template <class T> static void set(boost::json::value* slot, T v) {
+        if (slot) *slot = v;
+    }
+
+    const FieldSpec* specs_;
+    std::size_t n_specs_;
+    std::optional<boost::json::basic_parser<ValueReader>> value_parser_;
+};
+
+// The top-level object's fields: the fast reader, else the SAX reader.
+std::expected<TopLevelFields, FaasError> read_top_level(std::string_view json, const FieldSpec* specs,
+                                                        std::size_t n_specs, std::string_view what) {
+    {
+        TopLevelFields fields;
+        if (FastReader(specs, n_specs).read(json, fields)) return fields;
+    }
+    boost::json::basic_parser<TopLevelReader> parser(boost::json::parse_options{}, specs, n_specs, json.size());
+    if (auto ok = run_reader(parser, json, what); !ok) return std::unexpected(ok.error());
+    return std::move(static_cast<TopLevelFields&>(parser.handler()));
 }
 
 // ---- value helpers ----------------------------------------------------------
@@ -554,11 +940,12 @@ std::string encode_warmup_json(const JobId& job_id) {
     return out;
 }
 
-std::expected<Request, FaasError> decode_request_json(std::string_view json) {
-    boost::json::basic_parser<TopLevelReader> parser(boost::json::parse_options{}, request_fields,
-                                                     std::size(request_fields), json.size());
-    if (auto ok = run_reader(parser, json, "request"); !ok) return std::unexpected(ok.error());
-    auto& r = parser.handler();
+namespace {
+
+std::expected<Request, FaasError> decode_request(std::string_view json, const JobId* default_id) {
+    auto fields = read_top_level(json, request_fields, std::size(request_fields), "request");
+    if (!fields) return std::unexpected(std::move(fields.error()));
+    auto& r = *fields;
 
     Request req;
     if (const auto* w = r.find("warmup"); w && !w->is_null()) {
@@ -580,6 +967,7 @@ std::expected<Request, FaasError> decode_request_json(std::string_view json) {
             return std::unexpected(serialization_error("request: 'job_id' and 'job_id_hex' disagree"));
         id = *parsed;
     }
+    if (!id && default_id) id = *default_id;
     if (!id && !req.warmup) return std::unexpected(serialization_error("request: missing field 'job_id'"));
     if (id) req.job_id = *id;
 
@@ -593,6 +981,16 @@ std::expected<Request, FaasError> decode_request_json(std::string_view json) {
     }
     return req;
 }
+
+}  // namespace
+
+std::expected<Request, FaasError> decode_request_json(std::string_view json) { return decode_request(json, nullptr); }
+
+namespace detail {
+std::expected<Request, FaasError> decode_request_json(std::string_view json, const JobId& default_id) {
+    return decode_request(json, &default_id);
+}
+}  // namespace detail
 
 // ---- replies ----------------------------------------------------------------
 
@@ -629,10 +1027,9 @@ std::string encode_reply_json(const Reply& reply) {
 }
 
 std::expected<Reply, FaasError> decode_reply_json(std::string_view json) {
-    boost::json::basic_parser<TopLevelReader> parser(boost::json::parse_options{}, reply_fields,
-                                                     std::size(reply_fields), json.size());
-    if (auto ok = run_reader(parser, json, "reply"); !ok) return std::unexpected(ok.error());
-    auto& r = parser.handler();
+    auto fields = read_top_level(json, reply_fields, std::size(reply_fields), "reply");
+    if (!fields) return std::unexpected(std::move(fields.error()));
+    auto& r = *fields;
 
     Reply reply;
     std::optional<bool> success;

@@ -107,7 +107,13 @@ Route classify_route(std::string_view method, std::string_view target) {
     if (target.starts_with(api_prefix) && target.ends_with(invoke_suffix) &&
         target.size() > api_prefix.size() + invoke_suffix.size()) {
         const auto name = target.substr(api_prefix.size(), target.size() - api_prefix.size() - invoke_suffix.size());
-        if (name.find('/') == std::string_view::npos) return want("POST", RouteKind::platform_invoke);
+        if (name.find('/') == std::string_view::npos) {
+            want("POST", RouteKind::platform_invoke);
+            if (route.kind == RouteKind::platform_invoke) {
+                if (auto id = JobId::parse(name)) route.name_job_id = *id;
+            }
+            return route;
+        }
     }
 
     route.kind = RouteKind::not_found;
@@ -161,7 +167,10 @@ std::expected<ParsedJob, HttpReply> parse_job_request(const Route& route, const 
         return parsed;
     }
     const std::string_view text(reinterpret_cast<const char*>(body.data()), body.size());
-    auto request = wire::decode_request_json(text);
+    // The path names the job, so a body without job_id is complete there; a
+    // present but ill-typed one is still a 400.
+    const std::optional<JobId>& default_id = route.path_job_id ? route.path_job_id : route.name_job_id;
+    auto request = default_id ? wire::detail::decode_request_json(text, *default_id) : wire::decode_request_json(text);
     if (!request) return std::unexpected(bad_request(request.error().message));
     parsed.warmup = parsed.warmup || request->warmup;
     const JobId id = route.path_job_id.value_or(request->job_id);

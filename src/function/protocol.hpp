@@ -12,6 +12,20 @@
 #include <utility>
 #include <vector>
 
+namespace blueprint::faas {
+struct FaasError;
+namespace wire {
+struct Request;
+namespace detail {
+/// wire::decode_request_json, except that a body without a job id (neither
+/// `job_id` nor `job_id_hex`, or both null) takes `default_id` instead of
+/// failing. A present id is still validated. Defined in src/faas/wire.cpp
+/// beside the public decoder; declared here because only HTTP mode uses it.
+std::expected<Request, FaasError> decode_request_json(std::string_view json, const JobId& default_id);
+}  // namespace detail
+}  // namespace wire
+}  // namespace blueprint::faas
+
 namespace blueprint::function::detail {
 
 enum class RouteKind {
@@ -33,6 +47,10 @@ struct Route {
     /// header) when both are given and differ: the path is what the caller
     /// routed on, so it is the id the handler sees.
     std::optional<JobId> path_job_id;
+    /// The {id} of /api/functions/{id}/invoke when it parses as a job id.
+    /// The platform route takes its id from the body (§10), so this is used
+    /// only when the JSON body has none.
+    std::optional<JobId> name_job_id;
     /// For 405: the Allow header.
     std::string_view allow;
     /// For bad_request / not_found: what to tell the caller.
@@ -70,6 +88,8 @@ struct ParsedJob {
 
 /// A 400 reply (JSON `{"error","code":"bad_request"}`) when the request is
 /// unusable. The body is consumed: binary args are moved, not copied.
+/// A JSON body on /job/{id} (or on /api/functions/{id}/invoke with a job id
+/// as {id}) may leave out `job_id`: the path names the job.
 std::expected<ParsedJob, HttpReply> parse_job_request(const Route& route, const RequestHeaders& headers, Bytes&& body);
 
 struct ReplyExtras {

@@ -18,11 +18,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -101,6 +103,7 @@ protected:
 TEST_F(CustomHttpIntegration, JsonHappyPathWithColdStartMetrics) {
     FunctionProcess fn;
     HttpFaasExecutor exec(fn.url(), test_client());
+    exec.with_wire_format(WireFormat::json);  // the default would pick binary here
     Metadata md;
     md.insert(std::string(metadata_keys::call_id), MetadataValue::from_u64(9));
     auto first = run(exec.invoke_with_metrics(JobCall(0, to_bytes("hello"), md)));
@@ -151,6 +154,56 @@ TEST_F(CustomHttpIntegration, BinaryHappyPath) {
     ASSERT_TRUE(failed->is_error());
     EXPECT_EQ(failed->error().message, "requested failure");
     EXPECT_EQ(failed->error().type, "FixtureError");
+}
+
+TEST_F(CustomHttpIntegration, DefaultFormatIsBinaryAfterOneHealthProbe) {
+    FunctionProcess fn;
+    // A recording proxy in front of the real runtime, passing every header.
+    std::mutex mutex;
+    std::vector<std::string> seen;  // "METHOD target content-type"
+    blueprint::test::TestHttpServer proxy([&](const blueprint::test::HttpExchange& ex) {
+        {
+            std::lock_guard lock(mutex);
+            seen.push_back(ex.method + " " + ex.target + " " + ex.header("Content-Type"));
+        }
+        boost::asio::io_context local;
+        http::HttpClient client(test_client());
+        http::Request req;
+        req.method = ex.method;
+        req.url = fn.url() + ex.target;
+        req.body = ex.body;
+        for (const auto& [name, value] : ex.headers) {
+            std::string lower = name;
+            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower != "host" && lower != "content-length" && lower != "connection") req.headers.emplace_back(name, value);
+        }
+        auto r = blueprint::test::run_coro(local, optional_of(client.send(std::move(req))), 30s);
+        if (!r || !*r) return blueprint::test::HttpReply::json(599, "{}");
+        blueprint::test::HttpReply reply;
+        reply.status = (*r)->status;
+        for (auto name : {"Content-Type", "X-Blueprint-Status", "X-Blueprint-Error-Type", "X-Blueprint-Cold-Start"})
+            if (auto v = (*r)->header(name); !v.empty()) reply.headers.emplace_back(name, std::string(v));
+        reply.body = (*r)->body;
+        return reply;
+    });
+    HttpFaasExecutor exec(proxy.url(), test_client());  // WireFormat::automatic
+    Metadata md;
+    md.insert("tenant", MetadataValue("acme"));
+    auto meta = run(exec.invoke_with_metrics(JobCall(8, {}, md)));
+    ASSERT_TRUE(meta) << meta.error().to_string();
+    ASSERT_TRUE(meta->result.is_ok()) << meta->result.error().message;
+    EXPECT_EQ(to_string(meta->result.body()), "tenant=acme");
+    EXPECT_EQ(meta->metrics.cold_start, std::optional<bool>(true));
+    auto failed = run(exec.invoke(JobCall(1, {})));
+    ASSERT_TRUE(failed) << failed.error().to_string();
+    ASSERT_TRUE(failed->is_error());
+    EXPECT_EQ(failed->error().type, "FixtureError");
+
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen[0], "GET /health ");
+    EXPECT_EQ(seen[1], "POST /job/8 " + std::string(wire::binary_content_type));
+    EXPECT_EQ(seen[2], "POST /job/1 " + std::string(wire::binary_content_type));
 }
 
 TEST_F(CustomHttpIntegration, CustomEndpoints) {

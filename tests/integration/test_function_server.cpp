@@ -222,6 +222,37 @@ TEST_F(FunctionServerTest, PathJobIdWinsOverTheBody) {
     EXPECT_EQ(bad.result_int(), 400u);
 }
 
+TEST_F(FunctionServerTest, PathJobIdFillsAMissingBodyId) {
+    // The path names the job: a body without job_id is complete there.
+    auto res = call(json_request("/job/6", R"({"args":[0,0,0,0,0,0,0,3]})"));
+    ASSERT_EQ(res.result_int(), 200u) << res.body();
+    EXPECT_EQ(decode(res).result, (Bytes{0, 0, 0, 0, 0, 0, 0, 9}));
+    auto hex = call(json_request("/job/0x0", R"({"args":[104,105],"job_id":null})"));
+    ASSERT_EQ(hex.result_int(), 200u) << hex.body();
+    EXPECT_EQ(decode(hex).result, to_bytes("hi"));
+    // The platform route, when its {id} is a job id.
+    auto platform = call(json_request("/api/functions/0/invoke", R"({"args":[112]})"));
+    ASSERT_EQ(platform.result_int(), 200u) << platform.body();
+    EXPECT_EQ(decode(platform).result, to_bytes("p"));
+    EXPECT_NE(platform.body().find("\"job_id\":0"), std::string::npos) << platform.body();
+
+    // Still 400: a body that is not JSON, a wrong-typed id, and the root
+    // route, which has no id to fall back on.
+    for (auto [target, body] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"/job/0", "not json"},
+             {"/job/0", R"({"job_id":"zero","args":[]})"},
+             {"/job/0", R"({"job_id":[0],"args":[]})"},
+             {"/job/0", R"({"args":[1,2)"},
+             {"/", R"({"args":[1]})"},
+             {"/api/functions/blueprint-job-0/invoke", R"({"args":[1]})"},
+         }) {
+        auto bad = call(json_request(target, body));
+        EXPECT_EQ(bad.result_int(), 400u) << target << " " << body;
+        EXPECT_NE(bad.body().find(R"("code":"bad_request")"), std::string::npos) << bad.body();
+    }
+    expect_alive();
+}
+
 TEST_F(FunctionServerTest, PlatformInvokeRoute) {
     auto ok = call(job_request(0, to_bytes("p"), "/api/functions/blueprint-job-0/invoke"));
     EXPECT_EQ(ok.result_int(), 200u);

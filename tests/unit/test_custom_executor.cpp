@@ -7,12 +7,18 @@
 #include "common/run_coro.hpp"
 #include "faas/custom/platform_api.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 
 namespace {
@@ -49,6 +55,15 @@ std::vector<std::uint8_t> json_bytes(const json::value& v) {
     std::vector<std::uint8_t> out;
     for (const auto& b : v.as_array()) out.push_back(static_cast<std::uint8_t>(b.to_number<int>()));
     return out;
+}
+
+/// Endpoint mode with JSON forced. The servers in these tests check exact
+/// request shapes and counts, so they must not see the GET /health probe of
+/// the default WireFormat::automatic (tested on its own below).
+HttpFaasExecutor json_endpoint(std::string url, http::ClientOptions client) {
+    HttpFaasExecutor exec(std::move(url), std::move(client));
+    exec.with_wire_format(WireFormat::json);
+    return exec;
 }
 
 HttpReply ok_json(std::string body) { return HttpReply::json(200, std::move(body)); }
@@ -288,7 +303,7 @@ TEST_F(CustomExecutorTest, JsonHappyPathSendsRequestAndStampsMetadata) {
         for (auto b : args) result.push_back(b);
         return ok_json(json::serialize(json::object{{"result", result}}));
     });
-    HttpFaasExecutor exec(server.url() + "/", test_client());
+    auto exec = json_endpoint(server.url() + "/", test_client());
     Metadata md;
     md.insert(std::string(metadata_keys::call_id), MetadataValue::from_u64(42));
     auto r = run(exec.invoke(JobCall(7, to_bytes("abc"), md)));
@@ -303,7 +318,7 @@ TEST_F(CustomExecutorTest, JsonHappyPathSendsRequestAndStampsMetadata) {
 
 TEST_F(CustomExecutorTest, ResultAsStringIsItsUtf8Bytes) {
     TestHttpServer server([](const HttpExchange&) { return ok_json(R"({"result":"héllo","unknown":{"x":1}})"); });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     auto r = run(exec.invoke(JobCall(1, {})));
     ASSERT_TRUE(r) << r.error().to_string();
     ASSERT_TRUE(r->is_ok());
@@ -314,7 +329,7 @@ TEST_F(CustomExecutorTest, CustomEndpointPerJob) {
     TestHttpServer server([](const HttpExchange& ex) {
         return ex.target == "/compute" ? ok_json(R"({"result":[1]})") : HttpReply::json(404, "{}");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     exec.with_job_endpoint(2, server.url() + "/compute");
     auto r = run(exec.invoke(JobCall(2, {})));
     ASSERT_TRUE(r) << r.error().to_string();
@@ -331,7 +346,7 @@ TEST_F(CustomExecutorTest, FailureReplyIsAJobErrorNotAFaasError) {
         // The platform API's failed-job shape comes with status 500.
         return HttpReply::json(500, R"({"job_id":2,"result":[],"success":false,"error":"it broke"})");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     Metadata md;
     md.insert("k", MetadataValue("v"));
     auto r = run(exec.invoke(JobCall(1, {}, md)));
@@ -356,7 +371,7 @@ TEST_F(CustomExecutorTest, StatusesMapToFaasErrors) {
         if (status == 502) return reply(502, "<html>" + std::string(1000, 'y') + "</html>");
         return HttpReply::json(status, R"({"error":"nope","code":"x"})");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     const std::pair<int, faas_errc> rows[] = {
         {404, faas_errc::not_found},    {401, faas_errc::unauthorized},      {403, faas_errc::unauthorized},
         {500, faas_errc::function_error}, {502, faas_errc::function_error}, {400, faas_errc::invocation_failed},
@@ -389,7 +404,7 @@ TEST_F(CustomExecutorTest, RetriesThrottlingHonouringRetryAfterThenSucceeds) {
         }
         return ok_json(R"({"result":[9]})");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     auto r = run(exec.invoke(JobCall(1, to_bytes("x"))));
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->body(), Bytes{9});
@@ -400,7 +415,7 @@ TEST_F(CustomExecutorTest, RetriesThrottlingHonouringRetryAfterThenSucceeds) {
 
 TEST_F(CustomExecutorTest, ThrottlingExhaustsTheRetryPolicy) {
     TestHttpServer server([](const HttpExchange&) { return HttpReply::json(503, R"({"error":"overloaded"})"); });
-    HttpFaasExecutor exec(server.url(), test_client(3));
+    auto exec = json_endpoint(server.url(), test_client(3));
     auto r = run(exec.invoke(JobCall(1, {})));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, faas_errc::throttled);
@@ -416,7 +431,7 @@ TEST_F(CustomExecutorTest, RetryAfterBeyondTheBackoffCapIsReturnedNotWaited) {
         r.headers.emplace_back("Retry-After", "120");
         return r;
     });
-    HttpFaasExecutor exec(server.url(), test_client(5));
+    auto exec = json_endpoint(server.url(), test_client(5));
     auto r = run(exec.invoke(JobCall(1, {})));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, faas_errc::throttled);
@@ -427,7 +442,7 @@ TEST_F(CustomExecutorTest, RetryAfterBeyondTheBackoffCapIsReturnedNotWaited) {
 
 TEST_F(CustomExecutorTest, ConnectionClosedMidRequestIsInfrastructureAndNotResent) {
     TestHttpServer server([](const HttpExchange&) { return HttpReply::close(); });
-    HttpFaasExecutor exec(server.url(), test_client(5));
+    auto exec = json_endpoint(server.url(), test_client(5));
     auto r = run(exec.invoke(JobCall(1, to_bytes("once"))));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, faas_errc::infrastructure) << r.error().to_string();
@@ -436,7 +451,7 @@ TEST_F(CustomExecutorTest, ConnectionClosedMidRequestIsInfrastructureAndNotResen
 
 TEST_F(CustomExecutorTest, DeadlineIsTheJobsTimeout) {
     TestHttpServer server([](const HttpExchange&) { return HttpReply::hang(); });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     exec.with_job_config(1, config_with_timeout(1));  // job 1: 1 s; others keep 300 s
     const auto start = std::chrono::steady_clock::now();
     auto r = run(exec.invoke(JobCall(1, {})), std::chrono::seconds(30));
@@ -449,7 +464,7 @@ TEST_F(CustomExecutorTest, DeadlineIsTheJobsTimeout) {
 
 TEST_F(CustomExecutorTest, DefaultConfigDeadlineAppliesToEveryJob) {
     TestHttpServer server([](const HttpExchange&) { return HttpReply::hang(); });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     exec.with_default_config(config_with_timeout(1));
     auto r = run(exec.invoke(JobCall(12345, {})), std::chrono::seconds(30));
     ASSERT_FALSE(r);
@@ -462,7 +477,7 @@ TEST_F(CustomExecutorTest, RefusedConnectionIsInfrastructure) {
         boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
         port = a.local_endpoint().port();
     }  // closed: nothing listens there now
-    HttpFaasExecutor exec("http://127.0.0.1:" + std::to_string(port), test_client());
+    auto exec = json_endpoint("http://127.0.0.1:" + std::to_string(port), test_client());
     auto r = run(exec.invoke(JobCall(1, {})));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, faas_errc::infrastructure) << r.error().to_string();
@@ -477,7 +492,7 @@ TEST_F(CustomExecutorTest, MalformedReplyIsSerialization) {
         if (ex.target == "/job/2") return ok_json(R"({"result":[1,2,999]})");
         return ok_json(R"({"result":[1,2)");  // truncated
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     for (std::uint32_t id : {1u, 2u, 3u}) {
         auto r = run(exec.invoke(JobCall(id, {})));
         ASSERT_FALSE(r) << id;
@@ -508,7 +523,7 @@ TEST_F(CustomExecutorTest, BinaryFormatUsesRawBodiesAndHeaders) {
         // No status header: not a framed reply.
         return reply(200, "raw", {{"Content-Type", "application/octet-stream"}});
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     exec.with_wire_format(WireFormat::binary);
     Metadata md;
     md.insert("call", MetadataValue("x"));
@@ -546,7 +561,7 @@ TEST_F(CustomExecutorTest, HeadersAndBearerTokenAreSentButTheTokenNeverShows) {
         std::lock_guard lock(log_mutex);
         log_lines.emplace_back(line);
     };
-    HttpFaasExecutor exec(server.url(), opts);
+    auto exec = json_endpoint(server.url(), opts);
     exec.with_header("X-Team", "blue").with_bearer_token(token);
     ASSERT_TRUE(run(exec.invoke(JobCall(1, {}))));
     auto seen = server.requests();
@@ -570,7 +585,7 @@ TEST_F(CustomExecutorTest, MetricsComeFromTheReply) {
         if (calls++ == 0) r.headers.emplace_back(std::string(wire::header_cold_start), "1");
         return r;
     });
-    HttpFaasExecutor exec(runtime.url(), test_client());
+    auto exec = json_endpoint(runtime.url(), test_client());
     auto first = run(exec.invoke_with_metrics(JobCall(1, {})));
     ASSERT_TRUE(first) << first.error().to_string();
     EXPECT_EQ(first->metrics.cold_start, std::optional<bool>(true));
@@ -587,7 +602,7 @@ TEST_F(CustomExecutorTest, MetricsComeFromTheReply) {
 
     // An endpoint that never reports cold starts: unknown, not invented.
     TestHttpServer plain([](const HttpExchange&) { return ok_json(R"({"result":[]})"); });
-    HttpFaasExecutor other(plain.url(), test_client());
+    auto other = json_endpoint(plain.url(), test_client());
     auto m = run(other.invoke_with_metrics(JobCall(1, {})));
     ASSERT_TRUE(m);
     EXPECT_FALSE(m->metrics.cold_start);
@@ -601,7 +616,7 @@ TEST_F(CustomExecutorTest, HealthInEndpointModeAsksTheOriginsHealthRoute) {
         if (ex.method != "GET" || ex.target != "/health") return HttpReply::json(405, "{}");
         return HttpReply::json(status.load(), R"({"status":"ok"})");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     exec.with_job_endpoint(2, server.url() + "/deep/path/compute");
     auto h = run(exec.health_check(2));
     ASSERT_TRUE(h) << h.error().to_string();
@@ -629,7 +644,7 @@ TEST_F(CustomExecutorTest, WarmSendsConcurrentWarmupEvents) {
         ++warmups;
         return ok_json(R"({"warmed":true,"result":[]})");
     });
-    HttpFaasExecutor exec(server.url(), test_client());
+    auto exec = json_endpoint(server.url(), test_client());
     auto w = run(exec.warm(4, 5));
     ASSERT_TRUE(w) << w.error().to_string();
     EXPECT_EQ(warmups.load(), 5);
@@ -642,7 +657,7 @@ TEST_F(CustomExecutorTest, WarmSendsConcurrentWarmupEvents) {
 }
 
 TEST_F(CustomExecutorTest, EndpointModeCannotDeploy) {
-    HttpFaasExecutor exec("http://127.0.0.1:9", test_client());
+    auto exec = json_endpoint("http://127.0.0.1:9", test_client());
     auto d = run(exec.deploy_job(1, to_bytes("ELF"), FaasConfig{}));
     ASSERT_FALSE(d);
     EXPECT_EQ(d.error().kind, faas_errc::unsupported);
@@ -660,6 +675,163 @@ TEST_F(CustomExecutorTest, EndpointModeCannotDeploy) {
 }
 
 // ---- platform mode against the enforcing fake platform ------------------------------
+
+// ---- WireFormat::automatic (the endpoint-mode default) -------------------------------
+
+/// A Blueprint-like endpoint: GET /health answers `health`, and each POST is
+/// echoed in the format it came in. Records which format each POST used.
+struct FormatServer {
+    explicit FormatServer(std::function<HttpReply(int probe)> health)
+        : server([this, health = std::move(health)](const HttpExchange& ex) {
+              if (ex.method == "GET" && ex.target == "/health") return health(probes++);
+              if (ex.method != "POST") return HttpReply::json(405, "{}");
+              if (ex.header("Content-Type") == wire::binary_content_type) {
+                  ++binary_posts;
+                  HttpReply r = reply(200, ex.body);
+                  r.headers = {{"Content-Type", std::string(wire::binary_content_type)},
+                               {std::string(wire::header_status), "ok"}};
+                  return r;
+              }
+              auto req = wire::decode_request_json(ex.body);
+              if (!req) return HttpReply::json(400, R"({"error":"bad json"})");
+              ++json_posts;
+              wire::Reply out;
+              out.result = req->args;
+              return ok_json(wire::encode_reply_json(out));
+          }) {}
+
+    std::atomic<int> probes{0};
+    std::atomic<int> binary_posts{0};
+    std::atomic<int> json_posts{0};
+    TestHttpServer server;
+};
+
+HttpReply declares_binary() { return ok_json(R"({"status":"healthy","formats":["json","binary"]})"); }
+
+TEST_F(CustomExecutorTest, AutomaticFormatUsesBinaryWhereTheEndpointDeclaresIt) {
+    FormatServer fs([](int) { return declares_binary(); });
+    HttpFaasExecutor exec(fs.server.url(), test_client());  // the default: automatic
+    for (int i = 0; i < 3; ++i) {
+        auto r = run(exec.invoke(JobCall(7, Bytes{1, 2, static_cast<std::uint8_t>(i)})));
+        ASSERT_TRUE(r) << r.error().to_string();
+        ASSERT_TRUE(r->is_ok()) << r->error().message;
+        EXPECT_EQ(r->body(), (Bytes{1, 2, static_cast<std::uint8_t>(i)}));
+    }
+    EXPECT_EQ(fs.probes.load(), 1);
+    EXPECT_EQ(fs.binary_posts.load(), 3);
+    EXPECT_EQ(fs.json_posts.load(), 0);
+    auto seen = fs.server.requests();
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_EQ(seen[0].target, "/health");  // asked before the first invoke
+    EXPECT_EQ(seen[1].header(std::string(wire::header_job_id)), "7");
+}
+
+TEST_F(CustomExecutorTest, AutomaticFormatStaysJsonWhereBinaryIsNotDeclared) {
+    const std::vector<std::pair<std::string, HttpReply>> answers = {
+        {"404", HttpReply::json(404, R"({"error":"no such route"})")},
+        {"no formats", ok_json(R"({"status":"ok"})")},
+        {"json only", ok_json(R"({"formats":["json"]})")},
+        {"formats not an array", ok_json(R"({"formats":"binary"})")},
+        {"not JSON", reply(200, "OK", {{"Content-Type", "text/plain"}})},
+        {"truncated JSON", ok_json(R"({"formats":["binary")")},
+        {"500", HttpReply::json(500, R"({"formats":["binary"]})")},
+    };
+    for (const auto& [name, answer] : answers) {
+        FormatServer fs([answer](int) { return answer; });
+        HttpFaasExecutor exec(fs.server.url(), test_client());
+        for (int i = 0; i < 2; ++i) {
+            auto r = run(exec.invoke(JobCall(1, to_bytes("hi"))));
+            ASSERT_TRUE(r) << name << ": " << r.error().to_string();
+            ASSERT_TRUE(r->is_ok()) << name;
+            EXPECT_EQ(to_string(r->body()), "hi") << name;
+        }
+        EXPECT_EQ(fs.probes.load(), 1) << name << ": the answer is cached";
+        EXPECT_EQ(fs.json_posts.load(), 2) << name;
+        EXPECT_EQ(fs.binary_posts.load(), 0) << name;
+    }
+}
+
+TEST_F(CustomExecutorTest, AutomaticFormatProbesOnceForAConcurrentFirstWave) {
+    FormatServer fs([](int) { return declares_binary(); });
+    HttpFaasExecutor exec(fs.server.url(), test_client());
+    constexpr int n = 100;
+    auto wave = [&]() -> boost::asio::awaitable<int> {
+        auto ex = co_await boost::asio::this_coro::executor;
+        using Op = decltype(boost::asio::co_spawn(ex, exec.invoke(JobCall(1, {})), boost::asio::deferred));
+        std::vector<Op> ops;
+        for (int i = 0; i < n; ++i)
+            ops.push_back(boost::asio::co_spawn(ex, exec.invoke(JobCall(1, Bytes{static_cast<std::uint8_t>(i)})),
+                                                boost::asio::deferred));
+        auto [order, errors, results] = co_await boost::asio::experimental::make_parallel_group(std::move(ops))
+                                            .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
+        int ok = 0;
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            if (!errors[i] && results[i] && results[i]->is_ok() && results[i]->body() == Bytes{static_cast<std::uint8_t>(i)}) ++ok;
+        }
+        co_return ok;
+    };
+    EXPECT_EQ(run(wave()), n);
+    EXPECT_EQ(fs.probes.load(), 1) << "one probe for the whole first wave";
+    // The calls that found the probe in flight used JSON rather than wait.
+    EXPECT_EQ(fs.json_posts.load() + fs.binary_posts.load(), n);
+    EXPECT_GE(fs.binary_posts.load(), 1);
+    // Settled: binary from now on, with no new probe.
+    const int binary_before = fs.binary_posts.load();
+    auto r = run(exec.invoke(JobCall(1, to_bytes("after"))));
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(to_string(r->body()), "after");
+    EXPECT_EQ(fs.binary_posts.load(), binary_before + 1);
+    EXPECT_EQ(fs.probes.load(), 1);
+}
+
+TEST_F(CustomExecutorTest, AutomaticFormatFallsBackToJsonWhenTheProbeFails) {
+    // The first probe loses its connection; the second is answered.
+    FormatServer fs([](int probe) { return probe == 0 ? HttpReply::close() : declares_binary(); });
+    HttpFaasExecutor exec(fs.server.url(), test_client());
+    auto first = run(exec.invoke(JobCall(1, to_bytes("one"))));
+    ASSERT_TRUE(first) << first.error().to_string();
+    EXPECT_EQ(to_string(first->body()), "one");
+    EXPECT_EQ(fs.json_posts.load(), 1) << "a failed probe means JSON for that call";
+    EXPECT_EQ(fs.binary_posts.load(), 0);
+    // Not cached: the next call asks again, and gets binary.
+    auto second = run(exec.invoke(JobCall(1, to_bytes("two"))));
+    ASSERT_TRUE(second) << second.error().to_string();
+    EXPECT_EQ(to_string(second->body()), "two");
+    EXPECT_EQ(fs.probes.load(), 2);
+    EXPECT_EQ(fs.binary_posts.load(), 1);
+    // Throttling is not an answer either.
+    FormatServer busy([](int probe) { return probe == 0 ? HttpReply::json(503, "{}") : declares_binary(); });
+    HttpFaasExecutor exec2(busy.server.url(), test_client());
+    ASSERT_TRUE(run(exec2.invoke(JobCall(1, {}))));
+    ASSERT_TRUE(run(exec2.invoke(JobCall(1, {}))));
+    EXPECT_EQ(busy.probes.load(), 2);
+    EXPECT_EQ(busy.json_posts.load(), 1);
+    EXPECT_EQ(busy.binary_posts.load(), 1);
+}
+
+TEST_F(CustomExecutorTest, AutomaticFormatProbeIsPerOriginAndExplicitFormatsNeverProbe) {
+    FormatServer a([](int) { return declares_binary(); });
+    FormatServer b([](int) { return HttpReply::json(404, "{}"); });
+    HttpFaasExecutor exec(a.server.url(), test_client());
+    exec.with_job_endpoint(2, b.server.url() + "/deep/compute");
+    ASSERT_TRUE(run(exec.invoke(JobCall(1, {}))));
+    ASSERT_TRUE(run(exec.invoke(JobCall(2, {}))));
+    ASSERT_TRUE(run(exec.invoke(JobCall(2, {}))));
+    EXPECT_EQ(a.probes.load(), 1);
+    EXPECT_EQ(a.binary_posts.load(), 1);
+    EXPECT_EQ(b.probes.load(), 1);
+    EXPECT_EQ(b.json_posts.load(), 2);
+    EXPECT_EQ(b.server.requests()[0].target, "/health") << "the probe goes to the origin, not the endpoint's path";
+
+    for (auto format : {WireFormat::json, WireFormat::binary}) {
+        FormatServer fs([](int) { return declares_binary(); });
+        HttpFaasExecutor forced(fs.server.url(), test_client());
+        forced.with_wire_format(format);
+        ASSERT_TRUE(run(forced.invoke(JobCall(1, {}))));
+        EXPECT_EQ(fs.probes.load(), 0);
+        EXPECT_EQ(format == WireFormat::binary ? fs.binary_posts.load() : fs.json_posts.load(), 1);
+    }
+}
 
 class CustomPlatformTest : public ExecutorTestBase {};
 

@@ -230,6 +230,139 @@ TEST(WireRequest, MultiMegabytePayloadRoundTrips) {
     EXPECT_EQ(r->args, body);
 }
 
+// ---- the fast byte-array scanner (src/faas/wire.cpp) ----------------------------
+//
+// The fast path reads `[n,n,...]` by hand and hands anything else to the
+// general SAX reader. These pin down that both agree: on what is accepted,
+// and on the exact error message (field and element index) for what is not.
+
+TEST(WireFastScanner, AcceptsWhitespaceEverywhereJsonDoes) {
+    for (const char* json : {"{\"job_id\":1,\"args\":[ 1 ,2\t,\n3\r, 255 ]}", "{\"job_id\":1,\"args\":[1,2,3,255]}",
+                             "{\"job_id\":1,\"args\":[\n1,\n2,\n3,\n255\n]}", " {\"args\": [1,2,3,255] , \"job_id\" : 1 } "}) {
+        auto r = wire::decode_request_json(json);
+        ASSERT_TRUE(r) << json << ": " << r.error().to_string();
+        EXPECT_EQ(r->args, (Bytes{1, 2, 3, 255})) << json;
+    }
+}
+
+TEST(WireFastScanner, EmptyAndBoundaryArrays) {
+    for (const char* json : {R"({"job_id":1,"args":[]})", "{\"job_id\":1,\"args\":[ \n ]}"}) {
+        auto r = wire::decode_request_json(json);
+        ASSERT_TRUE(r) << json;
+        EXPECT_TRUE(r->args.empty());
+    }
+    auto r = wire::decode_request_json(R"({"job_id":1,"args":[0,9,10,99,100,199,200,249,250,255]})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->args, (Bytes{0, 9, 10, 99, 100, 199, 200, 249, 250, 255}));
+    // Every byte value at every 64-character block boundary of the dense form.
+    for (std::size_t n : {1u, 15u, 16u, 17u, 63u, 64u, 65u, 200u, 1000u}) {
+        Bytes body(n);
+        for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<std::uint8_t>((i * 37 + n) & 0xff);
+        auto rt = wire::decode_request_json(wire::encode_request_json(JobCall(1, body)));
+        ASSERT_TRUE(rt) << n;
+        EXPECT_EQ(rt->args, body) << n;
+    }
+    // The array at the very end of the input (no closing brace): malformed,
+    // and the scanner must not read past the end.
+    const std::string cut = R"({"job_id":1,"args":[1,2])";
+    EXPECT_FALSE(wire::decode_request_json(std::string_view(cut)));
+}
+
+TEST(WireFastScanner, RejectsWhatJsonOrTheFieldForbidsWithTheSameMessages) {
+    struct Row {
+        const char* args;
+        const char* message;  // the whole error message
+    };
+    const Row rows[] = {
+        // JSON has no leading zeros: a syntax error, not the number 7.
+        {"[1,007]", "request: malformed JSON: syntax error"},
+        {"[00]", "request: malformed JSON: syntax error"},
+        {"[-1]", "request: field 'args' element 0 must be an integer 0-255: out of range (-1)"},
+        {"[1,2,256]", "request: field 'args' element 2 must be an integer 0-255: out of range (256)"},
+        {"[1000]", "request: field 'args' element 0 must be an integer 0-255: out of range (1000)"},
+        {"[1,1.0]", "request: field 'args' element 1 must be an integer 0-255: not an integer"},
+        {"[1e2]", "request: field 'args' element 0 must be an integer 0-255: not an integer"},
+        {"[1E0]", "request: field 'args' element 0 must be an integer 0-255: not an integer"},
+        {"[1,[2]]", "request: field 'args' element 1 must be an integer 0-255: an array"},
+        {"[\"1\"]", "request: field 'args' element 0 must be an integer 0-255: a string"},
+        {"[1,,2]", "request: malformed JSON: syntax error"},
+        {"[1,]", "request: malformed JSON: syntax error"},
+        {"[,1]", "request: malformed JSON: syntax error"},
+        {"[1 2]", "request: malformed JSON: syntax error"},
+        {"[+1]", "request: malformed JSON: syntax error"},
+    };
+    for (const auto& row : rows) {
+        const std::string json = std::string(R"({"job_id":1,"args":)") + row.args + "}";
+        auto r = wire::decode_request_json(json);
+        ASSERT_FALSE(r) << json;
+        EXPECT_EQ(r.error().kind, faas_errc::serialization);
+        EXPECT_EQ(r.error().message, row.message) << json;
+        // The same in a reply.
+        const std::string reply = std::string(R"({"result":)") + row.args + "}";
+        auto rr = wire::decode_reply_json(reply);
+        ASSERT_FALSE(rr) << reply;
+        std::string expected = row.message;
+        expected.replace(0, std::string_view("request").size(), "reply");
+        if (auto at = expected.find("'args'"); at != std::string::npos) expected.replace(at, 6, "'result'");
+        EXPECT_EQ(rr.error().message, expected) << reply;
+    }
+    // "-0" is a JSON integer equal to 0: accepted, as the SAX reader always did.
+    auto minus_zero = wire::decode_request_json(R"({"job_id":1,"args":[-0]})");
+    ASSERT_TRUE(minus_zero);
+    EXPECT_EQ(minus_zero->args, (Bytes{0}));
+}
+
+TEST(WireFastScanner, TruncatedArraysAreIncomplete) {
+    const std::string good = R"({"job_id":1,"args":[12,200,7,0,255]})";
+    const auto open = good.find('[');
+    for (std::size_t n = open; n < good.size(); ++n) {
+        auto r = wire::decode_request_json(std::string_view(good).substr(0, n));
+        ASSERT_FALSE(r) << n;
+        EXPECT_EQ(r.error().message.rfind("request: malformed JSON", 0), 0u) << r.error().message;
+    }
+}
+
+TEST(WireFastScanner, OtherFieldsStillDecodeAroundTheFastPath) {
+    // Escaped and non-ASCII keys, string results, and deep unknown values
+    // take the general path; the outcome is the same.
+    auto esc = wire::decode_request_json(R"({"job\u005fid":4,"args":[1],"\u00e9":1})");
+    ASSERT_TRUE(esc) << esc.error().to_string();
+    EXPECT_EQ(esc->job_id, JobId(4));
+    auto big = wire::decode_request_json(R"({"job_id":18446744073709551615,"args":[1]})");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->job_id, JobId(std::uint64_t{18446744073709551615ULL}));
+    auto zero = wire::decode_request_json(R"({"job_id":0,"args":[1],"x":0,"y":-5,"z":1.5e3,"w":"s\""})");
+    ASSERT_TRUE(zero);
+    EXPECT_EQ(zero->job_id, JobId(0));
+    auto reply = wire::decode_reply_json(R"({"result":[1,2],"execution_ms":1.25,"memory_used_mb":64,"cold_start":true})");
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->result, (Bytes{1, 2}));
+    EXPECT_EQ(reply->execution_ms, 1.25);
+    EXPECT_EQ(reply->memory_used_mb, 64u);
+    EXPECT_EQ(reply->cold_start, true);
+    // Last duplicate wins for the byte field too.
+    auto dup = wire::decode_request_json(R"({"job_id":1,"args":[1,2,3],"args":[9]})");
+    ASSERT_TRUE(dup);
+    EXPECT_EQ(dup->args, (Bytes{9}));
+}
+
+TEST(WireFastScanner, NestingLimitMatchesTheGeneralParser) {
+    // Boost.JSON's default depth limit (32) counts the top-level object, so
+    // an unknown field may nest 31 levels: the general reader's line, which
+    // the fast path (a separate parser per value) must keep.
+    auto doc = [](int depth) {
+        return R"({"job_id":1,"args":[1],"x":)" + std::string(static_cast<std::size_t>(depth), '[') +
+               std::string(static_cast<std::size_t>(depth), ']') + "}";
+    };
+    int accepted = 0;
+    for (int depth = 1; depth <= 40; ++depth) {
+        const bool ok = wire::decode_request_json(doc(depth)).has_value();
+        if (ok) accepted = depth;
+        EXPECT_EQ(ok, depth <= 31) << depth;
+    }
+    EXPECT_EQ(accepted, 31);
+}
+
 // ---- replies ------------------------------------------------------------------
 
 TEST(WireReply, EncodesTheOriginalsSerdeForm) {
@@ -510,6 +643,41 @@ TEST(FunctionProtocol, PathIdWinsOverBodyId) {
     ASSERT_TRUE(parsed);
     EXPECT_EQ(parsed->call.job_id(), JobId(5));
     EXPECT_EQ(parsed->call.body(), (Bytes{1}));
+}
+
+TEST(FunctionProtocol, PathIdFillsAMissingBodyId) {
+    auto job5 = fn::classify_route("POST", "/job/5");
+    for (const char* body : {R"({"args":[1]})", R"({"job_id":null,"args":[1]})", R"( {"args" : [1] , "x":{}} )"}) {
+        auto parsed = fn::parse_job_request(job5, {}, to_bytes(body));
+        ASSERT_TRUE(parsed) << body << ": " << parsed.error().body;
+        EXPECT_EQ(parsed->call.job_id(), JobId(5)) << body;
+        EXPECT_EQ(parsed->call.body(), (Bytes{1})) << body;
+    }
+    // Still 400: not JSON, a wrong-typed or malformed id, or no args.
+    for (const char* body : {"not json", R"({"args":[1)", R"({"job_id":"abc","args":[]})", R"({"job_id":true,"args":[]})",
+                             R"({"job_id":-1,"args":[]})", R"({"job_id_hex":5,"args":[]})", R"({})", "[]"}) {
+        auto parsed = fn::parse_job_request(job5, {}, to_bytes(body));
+        ASSERT_FALSE(parsed) << body;
+        EXPECT_EQ(parsed.error().status, 400u) << body;
+    }
+    // The root route has no id to fall back on.
+    auto root = fn::parse_job_request(fn::classify_route("POST", "/"), {}, to_bytes(R"({"args":[1]})"));
+    ASSERT_FALSE(root);
+    EXPECT_NE(root.error().body.find("missing field 'job_id'"), std::string::npos) << root.error().body;
+
+    // The platform route: a {id} that is a job id fills in; the body's id,
+    // when present, still decides there (§10); a name that is no id does not.
+    auto invoke6 = fn::classify_route("POST", "/api/functions/6/invoke");
+    EXPECT_EQ(invoke6.name_job_id, JobId(6));
+    auto filled = fn::parse_job_request(invoke6, {}, to_bytes(R"({"args":[]})"));
+    ASSERT_TRUE(filled);
+    EXPECT_EQ(filled->call.job_id(), JobId(6));
+    auto body_wins = fn::parse_job_request(invoke6, {}, to_bytes(R"({"job_id":3,"args":[]})"));
+    ASSERT_TRUE(body_wins);
+    EXPECT_EQ(body_wins->call.job_id(), JobId(3));
+    auto named = fn::classify_route("POST", "/api/functions/blueprint-job-6/invoke");
+    EXPECT_FALSE(named.name_job_id);
+    EXPECT_FALSE(fn::parse_job_request(named, {}, to_bytes(R"({"args":[]})")));
 }
 
 TEST(FunctionProtocol, BinaryRequests) {

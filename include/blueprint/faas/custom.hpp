@@ -10,7 +10,20 @@
 
 namespace blueprint::faas::custom {
 
-enum class WireFormat { json, binary };
+enum class WireFormat {
+    /// Blueprint JSON, understood by every endpoint and the Rust original.
+    json,
+    /// Binary framing: raw bodies, the rest in X-Blueprint-* headers.
+    binary,
+    /// The default in endpoint mode: binary where the endpoint declares it
+    /// (ARCHITECTURE.md §4), else JSON. The first invoke to an origin asks
+    /// `GET {origin}/health` once and caches the answer per origin: binary
+    /// when the 2xx JSON reply's "formats" array holds "binary". While that
+    /// probe is in flight, other calls to the origin use JSON. A transport
+    /// failure (or 429/503) is not cached: that call uses JSON and a later
+    /// one asks again. Platform mode always uses JSON.
+    automatic,
+};
 
 /// Invokes jobs over HTTP.
 ///
@@ -33,6 +46,8 @@ public:
     /// Deadline (and FaasConfig) for one job; others use the default.
     HttpFaasExecutor& with_job_config(JobId job_id, FaasConfig config);
     HttpFaasExecutor& with_default_config(FaasConfig config);
+    /// Default `WireFormat::automatic`; `json` or `binary` force that format
+    /// without a probe.
     HttpFaasExecutor& with_wire_format(WireFormat format);
 
     /// The URL job N is invoked at.

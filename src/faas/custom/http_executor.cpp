@@ -21,12 +21,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <random>
 
@@ -81,7 +83,13 @@ struct ExecutorState {
     std::string token;
     std::map<JobId, FaasConfig> configs;
     FaasConfig default_config;
-    WireFormat format = WireFormat::json;
+    WireFormat format = WireFormat::automatic;
+    /// What `WireFormat::automatic` found per origin (guarded by mutex).
+    struct OriginFormat {
+        std::optional<WireFormat> known;  ///< json or binary, once a probe answered
+        bool probing = false;             ///< a probe is in flight
+    };
+    std::map<std::string, OriginFormat, std::less<>> origin_formats;
     /// Origins that have sent X-Blueprint-Cold-Start (or X-Blueprint-Status):
     /// the Blueprint runtime, which sends "1" on a cold start and nothing
     /// otherwise, so there an absent header means a warm instance.
@@ -144,6 +152,7 @@ struct ExecutorState {
     struct UrlInfo {
         std::string origin_key;
         std::string redacted;
+        bool has_origin = false;  ///< origin_key is a real origin, not the URL itself
     };
     std::shared_ptr<const UrlInfo> url_info(const std::string& url) const {
         {
@@ -151,7 +160,8 @@ struct ExecutorState {
             if (auto it = url_cache.find(url); it != url_cache.end()) return it->second;
         }
         auto origin = detail::url_origin(url);
-        auto info = std::make_shared<const UrlInfo>(UrlInfo{origin ? *origin : url, detail::redact_url(url)});
+        auto info = std::make_shared<const UrlInfo>(
+            UrlInfo{origin ? *origin : url, detail::redact_url(url), origin.has_value()});
         std::lock_guard lock(mutex);
         // Endpoints are per job, so this stays small; the bound is only a
         // guard against callers that invent URLs without end.
@@ -337,6 +347,80 @@ std::string describe(std::string_view op, const JobId& id, std::string_view url)
     return describe_redacted(op, id, detail::redact_url(url));
 }
 
+/// True when a GET /health reply declares binary framing: 2xx, a JSON
+/// object whose "formats" array holds "binary" (our runtime's reply is
+/// `{"status":"healthy","formats":["json","binary"]}`).
+bool declares_binary(const http::Response& resp) {
+    if (!is_2xx(resp.status)) return false;
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(resp.body, ec);
+    if (ec || !v.is_object()) return false;
+    const auto* formats = v.get_object().if_contains("formats");
+    if (!formats || !formats->is_array()) return false;
+    const auto& list = formats->get_array();
+    return std::any_of(list.begin(), list.end(), [](const boost::json::value& f) { return f.is_string() && f.get_string() == "binary"; });
+}
+
+/// The format `automatic` has settled on for `origin`, if any.
+std::optional<WireFormat> known_format(detail::ExecutorState& st, std::string_view origin) {
+    std::lock_guard lock(st.mutex);
+    auto it = st.origin_formats.find(origin);
+    return it != st.origin_formats.end() ? it->second.known : std::nullopt;
+}
+
+/// What `WireFormat::automatic` means for `origin` (see custom.hpp): the
+/// cached answer; JSON while another call's probe is in flight, so a first
+/// wave of calls sends one probe, not one each; else this call probes,
+/// within `budget`, and caches a definite answer.
+awaitable<WireFormat> resolve_format(StatePtr st, std::string origin, milliseconds budget) {
+    {
+        std::lock_guard lock(st->mutex);
+        auto& entry = st->origin_formats[origin];
+        if (entry.known) co_return *entry.known;
+        if (entry.probing) co_return WireFormat::json;
+        entry.probing = true;
+    }
+    // Clears the in-flight mark however the probe ends, cancellation (the
+    // coroutine frame destroyed mid-probe) included; otherwise the origin
+    // would never be probed again.
+    struct InFlight {
+        detail::ExecutorState& st;
+        const std::string& origin;
+        std::optional<WireFormat> answer;
+        ~InFlight() {
+            std::lock_guard lock(st.mutex);
+            auto& entry = st.origin_formats[origin];
+            entry.probing = false;
+            if (answer) entry.known = answer;
+        }
+    } in_flight{*st, origin, std::nullopt};
+
+    const auto url = detail::join_url(origin, "health");
+    const auto what = "wire-format probe (" + detail::redact_url(url) + ")";
+    http::Request req;
+    req.method = "GET";
+    req.url = url;
+    req.headers = st->common_headers();
+    req.headers.emplace_back("Accept", std::string(wire::json_content_type));
+    auto resp = co_await exchange(st, std::move(req), budget, what, false);
+    if (!resp) {
+        // Unreachable now: not an answer about the formats. This call uses
+        // JSON; a later one asks again.
+        if (st->logging()) st->log(LogLevel::debug, what + ": " + resp.error().message + "; using JSON, not cached");
+        co_return WireFormat::json;
+    }
+    if (resp->status == 429 || resp->status == 503) {
+        if (st->logging()) st->log(LogLevel::debug, what + ": HTTP " + std::to_string(resp->status) + "; using JSON, not cached");
+        co_return WireFormat::json;
+    }
+    // 404 (not our runtime), a non-JSON body, any other status: JSON, cached.
+    in_flight.answer = declares_binary(*resp) ? WireFormat::binary : WireFormat::json;
+    if (st->logging())
+        st->log(LogLevel::debug, what + ": HTTP " + std::to_string(resp->status) + ", using " +
+                                     (*in_flight.answer == WireFormat::binary ? "binary" : "JSON"));
+    co_return *in_flight.answer;
+}
+
 awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
     const auto& id = call.job_id();
     const auto url = st->endpoint_for(id);
@@ -346,10 +430,16 @@ awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
         std::lock_guard lock(st->mutex);
         format = st->format;
     }
-    // The platform API speaks Blueprint JSON only (ARCHITECTURE.md §10).
-    if (st->platform) format = WireFormat::json;
     const auto url_info = st->url_info(url);
     const auto what = describe_redacted("invoke", id, url_info->redacted);
+    // The deadline covers a format probe too.
+    const auto start = steady_clock::now();
+    // The platform API speaks Blueprint JSON only (ARCHITECTURE.md §10).
+    if (st->platform || (format == WireFormat::automatic && !url_info->has_origin)) {
+        format = WireFormat::json;
+    } else if (format == WireFormat::automatic) {
+        format = co_await resolve_format(st, url_info->origin_key, config.timeout());
+    }
 
     http::Request req;
     req.method = "POST";
@@ -370,8 +460,8 @@ awaitable<Result<InvocationOutcome>> invoke_impl(StatePtr st, JobCall call) {
         req.body.assign(call.body().begin(), call.body().end());
     }
 
-    const auto start = steady_clock::now();
-    auto resp = co_await exchange(st, std::move(req), config.timeout(), what);
+    const auto left = std::max(milliseconds(0), config.timeout() - std::chrono::duration_cast<milliseconds>(steady_clock::now() - start));
+    auto resp = co_await exchange(st, std::move(req), left, what);
     FaasMetrics metrics;
     metrics.total_duration = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
     if (!resp) co_return std::unexpected(std::move(resp.error()));
@@ -572,6 +662,8 @@ awaitable<Result<void>> HttpFaasExecutor::warm(JobId job_id, std::size_t instanc
     }
     const auto url = st->endpoint_for(job_id);
     const auto what = describe("warm", job_id, url);
+    // Warm-ups do not probe: what an invoke found, else JSON (any endpoint).
+    if (format == WireFormat::automatic) format = known_format(*st, st->url_info(url)->origin_key).value_or(WireFormat::json);
     http::Request req;
     req.method = "POST";
     req.url = url;
