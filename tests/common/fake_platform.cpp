@@ -2,6 +2,8 @@
 // platform (see fake_platform.hpp).
 #include "common/fake_platform.hpp"
 
+#include <blueprint/faas/packaging.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +14,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/crc.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -182,72 +183,7 @@ std::size_t TestHttpServer::request_count() const {
     return impl_->seen.size();
 }
 
-// ---- zip reader ---------------------------------------------------------------
 
-namespace {
-
-std::uint32_t rd16(const std::vector<std::uint8_t>& b, std::size_t at) {
-    return static_cast<std::uint32_t>(b[at]) | static_cast<std::uint32_t>(b[at + 1]) << 8;
-}
-std::uint32_t rd32(const std::vector<std::uint8_t>& b, std::size_t at) { return rd16(b, at) | rd16(b, at + 2) << 16; }
-
-}  // namespace
-
-std::optional<std::vector<ZipFile>> read_stored_zip(const std::vector<std::uint8_t>& zip) {
-    if (zip.size() < 22) return std::nullopt;
-    // End of central directory: the last 22 bytes when there is no comment.
-    std::size_t eocd = std::string::npos;
-    for (std::size_t back = 22; back <= std::min<std::size_t>(zip.size(), 22 + 0xffff); ++back) {
-        std::size_t at = zip.size() - back;
-        if (rd32(zip, at) == 0x06054b50 && at + 22 + rd16(zip, at + 20) == zip.size()) {
-            eocd = at;
-            break;
-        }
-    }
-    if (eocd == std::string::npos) return std::nullopt;
-    const auto count = rd16(zip, eocd + 10);
-    const auto cd_size = rd32(zip, eocd + 12);
-    const auto cd_offset = rd32(zip, eocd + 16);
-    if (static_cast<std::uint64_t>(cd_offset) + cd_size != eocd) return std::nullopt;
-    std::vector<ZipFile> out;
-    std::size_t at = cd_offset;
-    for (std::uint32_t i = 0; i < count; ++i) {
-        if (at + 46 > eocd || rd32(zip, at) != 0x02014b50) return std::nullopt;
-        const auto made_by = rd16(zip, at + 4);
-        const auto method = rd16(zip, at + 10);
-        const auto crc = rd32(zip, at + 16);
-        const auto csize = rd32(zip, at + 20);
-        const auto usize = rd32(zip, at + 24);
-        const auto name_len = rd16(zip, at + 28);
-        const auto extra_len = rd16(zip, at + 30);
-        const auto comment_len = rd16(zip, at + 32);
-        const auto external = rd32(zip, at + 38);
-        const auto local = rd32(zip, at + 42);
-        if (method != 0 || csize != usize) return std::nullopt;
-        if (at + 46 + name_len + extra_len + comment_len > eocd) return std::nullopt;
-        ZipFile f;
-        f.name.assign(zip.begin() + at + 46, zip.begin() + at + 46 + name_len);
-        f.mode = (made_by >> 8) == 3 ? (external >> 16) & 07777 : 0;
-        // The local header must agree with the central one.
-        if (static_cast<std::uint64_t>(local) + 30 > cd_offset || rd32(zip, local) != 0x04034b50) return std::nullopt;
-        const auto lname_len = rd16(zip, local + 26);
-        const auto lextra_len = rd16(zip, local + 28);
-        if (rd16(zip, local + 8) != 0 || rd32(zip, local + 14) != crc || rd32(zip, local + 18) != csize ||
-            lname_len != name_len ||
-            !std::equal(f.name.begin(), f.name.end(), zip.begin() + local + 30)) {
-            return std::nullopt;
-        }
-        const std::uint64_t data_at = static_cast<std::uint64_t>(local) + 30 + lname_len + lextra_len;
-        if (data_at + csize > cd_offset) return std::nullopt;
-        f.data.assign(zip.begin() + data_at, zip.begin() + data_at + csize);
-        boost::crc_32_type c;
-        c.process_bytes(f.data.data(), f.data.size());
-        if (c.checksum() != crc) return std::nullopt;
-        out.push_back(std::move(f));
-        at += 46 + name_len + extra_len + comment_len;
-    }
-    return out;
-}
 
 // ---- FakePlatform --------------------------------------------------------------
 
@@ -398,13 +334,14 @@ struct FakePlatform::State {
         Deployment d;
         d.function_id = fid;
         d.package.assign(ex.body.begin(), ex.body.end());
-        auto files = read_stored_zip(d.package);
-        if (!files) return reject(400, "invalid_package", "the body is not a (stored) zip archive");
-        auto boot = std::find_if(files->begin(), files->end(), [](const ZipFile& f) { return f.name == "bootstrap"; });
+        auto files = faas::packaging::read_zip_entries(d.package);
+        if (!files) return reject(400, "invalid_package", "the body is not a zip archive: " + files.error().message);
+        auto boot = std::find_if(files->begin(), files->end(),
+                                 [](const faas::packaging::ZipEntry& f) { return f.name == "bootstrap"; });
         if (boot == files->end()) return reject(400, "invalid_package", "the package holds no bootstrap");
         if ((boot->mode & 0111) == 0) return reject(400, "invalid_package", "bootstrap is not executable");
-        d.bootstrap = boot->data;
-        d.bootstrap_mode = boot->mode;
+        d.bootstrap = boot->bytes;
+        d.bootstrap_mode = boot->mode & 07777;
         if (ex.has_header("X-Blueprint-Config")) {
             d.config_header_sent = true;
             auto raw = base64_decode(ex.header("X-Blueprint-Config"));

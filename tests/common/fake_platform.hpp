@@ -147,14 +147,4 @@ private:
     std::unique_ptr<TestHttpServer> server_;
 };
 
-/// Reads a STORED zip's central directory: name -> (mode bits, data).
-/// Checks signatures, sizes, CRC-32 and that local headers agree; nullopt
-/// on anything malformed or compressed.
-struct ZipFile {
-    std::string name;
-    std::uint32_t mode = 0;
-    std::vector<std::uint8_t> data;
-};
-std::optional<std::vector<ZipFile>> read_stored_zip(const std::vector<std::uint8_t>& zip);
-
 }  // namespace blueprint::test

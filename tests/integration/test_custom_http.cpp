@@ -419,31 +419,5 @@ TEST_F(CustomHttpIntegration, ThousandConcurrentInvocationsThroughTheRunner) {
     EXPECT_EQ(errors, 0u);
 }
 
-// The zip writer's output read back by independent tools.
-TEST(CustomZipTools, PythonAndUnzipReadTheBootstrapPackage) {
-    if (std::system("command -v python3 >/dev/null 2>&1") != 0 || std::system("command -v unzip >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "python3 or unzip missing";
-    Bytes binary = to_bytes("#!/bin/sh\necho hi\n");
-    auto zip = blueprint::faas::custom::detail::make_bootstrap_zip(binary);
-    ASSERT_TRUE(zip);
-    auto dir = fs::temp_directory_path() / ("bp-zip-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    auto path = dir / "package.zip";
-    {
-        std::ofstream out(path, std::ios::binary);
-        out.write(reinterpret_cast<const char*>(zip->data()), static_cast<std::streamsize>(zip->size()));
-    }
-    const std::string py = "python3 -c \"import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; "
-                           "i=z.getinfo('bootstrap'); assert (i.external_attr>>16)&0o777==0o755, oct(i.external_attr>>16); "
-                           "assert i.date_time==(1980,1,1,0,0,0), i.date_time; assert i.compress_type==0; "
-                           "assert z.read('bootstrap')==b'#!/bin/sh\\necho hi\\n'; assert z.namelist()==['bootstrap']\" " +
-                           path.string();
-    EXPECT_EQ(std::system(py.c_str()), 0);
-    const std::string listing = "unzip -Z " + path.string() + " | grep -q -- '-rwxr-xr-x.*bootstrap'";
-    EXPECT_EQ(std::system(listing.c_str()), 0);
-    const std::string test = "unzip -tq " + path.string() + " >/dev/null";
-    EXPECT_EQ(std::system(test.c_str()), 0);
-    fs::remove_all(dir);
-}
 
 }  // namespace

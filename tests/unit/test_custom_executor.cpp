@@ -6,6 +6,9 @@
 #include "common/fake_platform.hpp"
 #include "common/run_coro.hpp"
 #include "faas/custom/platform_api.hpp"
+#include "faas/packaging/zip.hpp"
+
+#include <blueprint/faas/packaging.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -235,43 +238,13 @@ TEST(CustomHelpers, ParseDeployment) {
     EXPECT_EQ(bad.error().kind, faas_errc::serialization);
 }
 
-TEST(CustomZip, BootstrapZipReadsBackWithMode0755) {
-    std::vector<std::uint8_t> binary(10'000);
-    for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<std::uint8_t>(i * 7);
-    auto zip = detail::make_bootstrap_zip(binary);
-    ASSERT_TRUE(zip) << zip.error().to_string();
-    EXPECT_TRUE(detail::looks_like_zip(*zip));
-    auto files = test::read_stored_zip(*zip);
-    ASSERT_TRUE(files);
-    ASSERT_EQ(files->size(), 1u);
-    EXPECT_EQ((*files)[0].name, "bootstrap");
-    EXPECT_EQ((*files)[0].mode, 0755u);
-    EXPECT_EQ((*files)[0].data, binary);
-    // Deterministic: no clock, no randomness.
-    EXPECT_EQ(*detail::make_bootstrap_zip(binary), *zip);
+// A zip for the fake platform, written by the packaging library.
+std::vector<std::uint8_t> make_zip(std::initializer_list<std::tuple<std::string, Bytes, std::uint32_t>> files) {
+    std::vector<faas::packaging::detail::FileSpec> specs;
+    for (const auto& [name, data, mode] : files) specs.push_back({name, 0100000u | mode, data});
+    return faas::packaging::detail::write_zip(specs).value();
 }
 
-TEST(CustomZip, SeveralEntriesAndCorruptionIsDetected) {
-    auto zip = detail::write_zip({{"host.json", {'{', '}'}, 0644}, {"bootstrap", {'x'}, 0755}, {"empty", {}, 0600}});
-    ASSERT_TRUE(zip);
-    auto files = test::read_stored_zip(*zip);
-    ASSERT_TRUE(files);
-    ASSERT_EQ(files->size(), 3u);
-    EXPECT_EQ((*files)[0].mode, 0644u);
-    EXPECT_EQ((*files)[2].data.size(), 0u);
-    EXPECT_EQ((*files)[2].mode, 0600u);
-
-    auto corrupt = *zip;
-    corrupt[30 + 9] ^= 0xff;  // a byte of host.json's data: the CRC must catch it
-    EXPECT_FALSE(test::read_stored_zip(corrupt));
-    auto truncated = *zip;
-    truncated.resize(truncated.size() - 5);
-    EXPECT_FALSE(test::read_stored_zip(truncated));
-
-    auto empty = detail::make_bootstrap_zip({});
-    ASSERT_FALSE(empty);
-    EXPECT_EQ(empty.error().kind, faas_errc::invocation_failed);
-}
 
 // ---- endpoint mode against scripted servers ---------------------------------------
 
@@ -855,7 +828,8 @@ TEST_F(CustomPlatformTest, FakePlatformRejectsRequestsOffTheContract) {
         EXPECT_TRUE(r) << r.error().message;
         return r ? r->status : 0;
     };
-    auto zip = detail::make_bootstrap_zip(fake_binary()).value();
+    const Bytes binary = fake_binary();
+    auto zip = faas::packaging::package_custom(std::span<const std::uint8_t>(binary)).value();
     std::string zip_body(zip.begin(), zip.end());
     const http::Headers zip_type{{"Content-Type", "application/zip"}};
     EXPECT_EQ(send("GET", "/api/other"), 404);
@@ -865,7 +839,7 @@ TEST_F(CustomPlatformTest, FakePlatformRejectsRequestsOffTheContract) {
     EXPECT_EQ(send("PUT", "/api/functions/007", zip_body, zip_type), 400);
     EXPECT_EQ(send("PUT", "/api/functions/7", zip_body, {{"Content-Type", "application/octet-stream"}}), 400);
     EXPECT_EQ(send("PUT", "/api/functions/7", "not a zip", zip_type), 400);
-    auto no_exec = detail::write_zip({{"bootstrap", {'x'}, 0644}}).value();
+    auto no_exec = make_zip({{"bootstrap", Bytes{'x'}, 0644}});
     EXPECT_EQ(send("PUT", "/api/functions/7", std::string(no_exec.begin(), no_exec.end()), zip_type), 400);
     auto with_config = [&](std::string cfg) {
         auto h = zip_type;
@@ -1017,7 +991,7 @@ TEST_F(CustomPlatformTest, OutOfRangeConfigIsRefusedWithThePlatformsMessage) {
 TEST_F(CustomPlatformTest, PrebuiltZipIsSentAsIs) {
     FakePlatform platform;
     auto exec = HttpFaasExecutor::platform(platform.url(), test_client());
-    auto zip = detail::write_zip({{"bootstrap", fake_binary(), 0755}, {"README", to_bytes("hi"), 0644}}).value();
+    auto zip = make_zip({{"bootstrap", fake_binary(), 0755}, {"README", to_bytes("hi"), 0644}});
     auto d = run(exec.deploy_job(3, zip, FaasConfig{}));
     ASSERT_TRUE(d) << d.error().to_string();
     EXPECT_EQ(platform.deployment("3")->package, zip);

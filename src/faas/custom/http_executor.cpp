@@ -10,6 +10,7 @@
 // turned off for these requests (Request::retry = none, idempotent = false),
 // so a connection lost mid-request is reported, never silently resent.
 #include <blueprint/faas/custom.hpp>
+#include <blueprint/faas/packaging.hpp>
 #include <blueprint/faas/wire.hpp>
 
 #include "faas/custom/platform_api.hpp"
@@ -571,8 +572,11 @@ awaitable<Result<FaasDeployment>> HttpFaasExecutor::deploy_job(JobId job_id, Byt
     if (detail::looks_like_zip(binary)) {
         package = std::move(binary);
     } else {
-        auto zip = detail::make_bootstrap_zip(binary);
-        if (!zip) co_return std::unexpected(with_context(std::move(zip.error()), what));
+        auto zip = packaging::package_custom(std::span<const std::uint8_t>(binary));
+        if (!zip) {
+            co_return std::unexpected(
+                with_context(FaasError::make(faas_errc::invocation_failed, zip.error().message), what));
+        }
         package = std::move(*zip);
     }
 

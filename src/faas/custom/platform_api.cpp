@@ -1,7 +1,6 @@
 // Pure helpers of the custom HTTP executor (see platform_api.hpp).
 #include "faas/custom/platform_api.hpp"
 
-#include <boost/crc.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -161,108 +160,6 @@ std::expected<FaasDeployment, FaasError> parse_deployment(std::string_view body,
 }
 
 // ---- zip ------------------------------------------------------------------
-
-namespace {
-
-void put16(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    out.push_back(static_cast<std::uint8_t>(v));
-    out.push_back(static_cast<std::uint8_t>(v >> 8));
-}
-void put32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    put16(out, v & 0xffff);
-    put16(out, v >> 16);
-}
-
-// DOS date of 1980-01-01: ((1980-1980) << 9) | (1 << 5) | 1; time 00:00:00.
-constexpr std::uint16_t dos_date = 0x0021;
-constexpr std::uint16_t dos_time = 0;
-// "Version made by": high byte 3 = UNIX, so unzip honours the mode bits in
-// the external attributes; low byte 20 = spec 2.0.
-constexpr std::uint16_t made_by_unix = (3u << 8) | 20u;
-constexpr std::uint16_t version_needed = 20;
-constexpr std::uint32_t s_ifreg = 0100000;
-
-}  // namespace
-
-std::expected<std::vector<std::uint8_t>, FaasError> write_zip(const std::vector<ZipEntry>& entries) {
-    constexpr std::uint64_t max32 = 0xffffffffull;
-    if (entries.size() > 0xffff) {
-        return std::unexpected(FaasError::make(faas_errc::serialization, "zip: more than 65535 entries"));
-    }
-    std::vector<std::uint8_t> out;
-    std::vector<std::uint8_t> central;
-    for (const auto& e : entries) {
-        if (e.name.empty() || e.name.size() > 0xffff) {
-            return std::unexpected(FaasError::make(faas_errc::serialization, "zip: bad entry name"));
-        }
-        if (e.data.size() >= max32 || out.size() >= max32) {
-            return std::unexpected(
-                FaasError::make(faas_errc::serialization, "zip: package larger than 4 GiB (zip64 is not written)"));
-        }
-        boost::crc_32_type crc;
-        crc.process_bytes(e.data.data(), e.data.size());
-        const auto crc32 = static_cast<std::uint32_t>(crc.checksum());
-        const auto size = static_cast<std::uint32_t>(e.data.size());
-        const auto offset = static_cast<std::uint32_t>(out.size());
-        const auto name_len = static_cast<std::uint32_t>(e.name.size());
-
-        put32(out, 0x04034b50);  // local file header
-        put16(out, version_needed);
-        put16(out, 0);  // flags
-        put16(out, 0);  // method: stored
-        put16(out, dos_time);
-        put16(out, dos_date);
-        put32(out, crc32);
-        put32(out, size);
-        put32(out, size);
-        put16(out, name_len);
-        put16(out, 0);  // extra length
-        out.insert(out.end(), e.name.begin(), e.name.end());
-        out.insert(out.end(), e.data.begin(), e.data.end());
-
-        put32(central, 0x02014b50);  // central directory header
-        put16(central, made_by_unix);
-        put16(central, version_needed);
-        put16(central, 0);
-        put16(central, 0);
-        put16(central, dos_time);
-        put16(central, dos_date);
-        put32(central, crc32);
-        put32(central, size);
-        put32(central, size);
-        put16(central, name_len);
-        put16(central, 0);  // extra
-        put16(central, 0);  // comment
-        put16(central, 0);  // disk number
-        put16(central, 0);  // internal attributes
-        put32(central, (s_ifreg | (e.mode & 07777)) << 16);
-        put32(central, offset);
-        central.insert(central.end(), e.name.begin(), e.name.end());
-    }
-    if (out.size() + central.size() >= max32) {
-        return std::unexpected(
-            FaasError::make(faas_errc::serialization, "zip: package larger than 4 GiB (zip64 is not written)"));
-    }
-    const auto cd_offset = static_cast<std::uint32_t>(out.size());
-    const auto cd_size = static_cast<std::uint32_t>(central.size());
-    out.insert(out.end(), central.begin(), central.end());
-    put32(out, 0x06054b50);  // end of central directory
-    put16(out, 0);
-    put16(out, 0);
-    put16(out, static_cast<std::uint32_t>(entries.size()));
-    put16(out, static_cast<std::uint32_t>(entries.size()));
-    put32(out, cd_size);
-    put32(out, cd_offset);
-    put16(out, 0);  // comment length
-    return out;
-}
-
-std::expected<std::vector<std::uint8_t>, FaasError> make_bootstrap_zip(const std::vector<std::uint8_t>& binary) {
-    if (binary.empty()) {
-        return std::unexpected(FaasError::make(faas_errc::invocation_failed, "the function binary is empty"));
-    }
-    return write_zip({ZipEntry{"bootstrap", binary, 0755}});
-}
 
 bool looks_like_zip(const std::vector<std::uint8_t>& data) noexcept {
     return data.size() >= 4 && data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4;

@@ -1,6 +1,7 @@
 // Pure pieces of the custom HTTP executor: URL joining, function ids, the
-// platform API's JSON shapes (ARCHITECTURE.md §10), error-body parsing and a
-// minimal deterministic zip writer. No I/O, so each is unit-tested directly.
+// platform API's JSON shapes (ARCHITECTURE.md §10) and error-body parsing.
+// No I/O, so each is unit-tested directly. Packages come from
+// blueprint::packaging.
 #pragma once
 
 #include <blueprint/faas/config.hpp>
@@ -57,23 +58,6 @@ std::string encode_deploy_config(const FaasConfig& config);
 std::expected<FaasDeployment, FaasError> parse_deployment(std::string_view body, const JobId& job_id,
                                                           std::string_view base_url,
                                                           std::string_view fallback_endpoint);
-
-/// One file of a zip archive.
-struct ZipEntry {
-    std::string name;
-    std::vector<std::uint8_t> data;
-    /// Unix permission bits, e.g. 0755.
-    std::uint32_t mode = 0644;
-};
-
-/// A zip archive of `entries`, STORED (no compression), made by "unix" with
-/// the given modes and a fixed 1980-01-01 00:00 timestamp, so the same input
-/// always gives the same bytes. Fails above 4 GiB - 1 per entry or in all
-/// (no zip64) and on more than 65535 entries.
-std::expected<std::vector<std::uint8_t>, FaasError> write_zip(const std::vector<ZipEntry>& entries);
-
-/// The custom platform package: one executable `bootstrap` (mode 0755).
-std::expected<std::vector<std::uint8_t>, FaasError> make_bootstrap_zip(const std::vector<std::uint8_t>& binary);
 
 /// True when `data` starts like a zip archive ("PK\3\4").
 bool looks_like_zip(const std::vector<std::uint8_t>& data) noexcept;
