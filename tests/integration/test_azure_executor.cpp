@@ -53,7 +53,7 @@ template <class T> boost::asio::awaitable<std::optional<T>> optional_of(boost::a
 class AzureIntegration : public blueprint::test::IoContextTest {
 protected:
     void SetUp() override {
-        if (!fs::exists(test_function_path())) GTEST_SKIP() << "test_function not built at " << test_function_path();
+        ASSERT_TRUE(fs::exists(test_function_path())) << "test_function not built at " << test_function_path();
     }
     template <class T> T run(boost::asio::awaitable<T> aw, std::chrono::milliseconds timeout = 120s) {
         return std::move(*IoContextTest::run(optional_of(std::move(aw)), timeout));
@@ -533,7 +533,7 @@ TEST_F(AzureIntegration, FiveHundredJobsThroughTheRunnerWithJob3OnAzure) {
 // `bpfaas deploy|invoke|health|warm|undeploy --provider azure` against the fake.
 TEST_F(AzureIntegration, CliVerbs) {
     const auto bpfaas = blueprint::test::build_path("apps/bpfaas/bpfaas");
-    if (!fs::exists(bpfaas)) GTEST_SKIP() << "bpfaas not built";
+    ASSERT_TRUE(fs::exists(bpfaas)) << "bpfaas not built";
     // The CLI polls with the default (1 s) backoff: keep the fake quick.
     blueprint::test::FakeAzureOptions quick;
     quick.deploy_polls = 0;

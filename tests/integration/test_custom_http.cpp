@@ -92,7 +92,7 @@ template <class T> boost::asio::awaitable<std::optional<T>> optional_of(boost::a
 class CustomHttpIntegration : public blueprint::test::IoContextTest {
 protected:
     void SetUp() override {
-        if (!fs::exists(test_function_path())) GTEST_SKIP() << "test_function not built at " << test_function_path();
+        ASSERT_TRUE(fs::exists(test_function_path())) << "test_function not built at " << test_function_path();
     }
     // JobResult has no default constructor, which co_spawn needs: go through optional.
     template <class T> T run(boost::asio::awaitable<T> aw, std::chrono::milliseconds timeout = 120s) {

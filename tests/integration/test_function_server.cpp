@@ -685,7 +685,7 @@ TEST(FunctionStdio, LargePayload) {
 
 TEST(SquareExample, SquaresAndRejectsBadInput) {
     const auto path = blueprint::test::build_path("examples/square");
-    if (::access(path.c_str(), X_OK) != 0) GTEST_SKIP() << "examples not built: " << path;
+    ASSERT_EQ(::access(path.c_str(), X_OK), 0) << "examples not built: " << path;
     auto ok = run_stdio(R"({"job_id":0,"args":[0,0,0,0,0,0,0,7]})", {}, path);
     EXPECT_TRUE(ok.status.ok());
     EXPECT_EQ(ok.out, "{\"result\":[0,0,0,0,0,0,0,49]}\n");

@@ -687,7 +687,7 @@ TEST_F(LambdaIntegration, CliDeployInvokeHealthListUndeploy) {
 }
 
 TEST(LambdaCliSign, PrintsAwsSuiteSignature) {
-    if (!fs::exists(bpfaas_path())) GTEST_SKIP() << "bpfaas not built";
+    ASSERT_TRUE(fs::exists(bpfaas_path())) << "bpfaas not built";
     // AWS's get-vanilla case.
     auto child = blueprint::test::ChildProcess::spawn(
         bpfaas_path().string(),
