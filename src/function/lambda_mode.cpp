@@ -20,11 +20,13 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -116,6 +118,17 @@ namespace http = beast::http;
 namespace wire = blueprint::faas::wire;
 using tcp = net::ip::tcp;
 
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
 void log_line(const std::string& text) { std::fprintf(stderr, "blueprint::function (lambda): %s\n", text.c_str()); }
 
 // One keep-alive connection to the Runtime API, reopened when the peer
@@ -129,16 +142,28 @@ public:
 
     std::expected<Response, beast::error_code> exchange(http::verb method, const std::string& target, std::string body,
                                                         std::string_view error_type = {}) {
-        http::request<http::string_body> req{method, target, 11};
-        req.set(http::field::host, endpoint_.host + ":" + endpoint_.port);
-        req.set(http::field::user_agent, "blueprint-faas-runtime");
-        req.keep_alive(true);
+        // The head is written by hand (what Beast's serializer would write
+        // for this message, without its generic buffer machinery), and head
+        // and body leave in one gather write.
+        head_.clear();
+        head_ += method == http::verb::post ? "POST " : "GET ";
+        head_ += target;
+        head_ += " HTTP/1.1\r\nHost: ";
+        head_ += host_;
+        head_ += "\r\nUser-Agent: blueprint-faas-runtime\r\n";
         if (method == http::verb::post) {
-            req.set(http::field::content_type, "application/json");
-            if (!error_type.empty()) req.set("Lambda-Runtime-Function-Error-Type", error_type);
-            req.body() = std::move(body);
+            head_ += "Content-Type: application/json\r\n";
+            if (!error_type.empty()) {
+                head_ += "Lambda-Runtime-Function-Error-Type: ";
+                for (char c : error_type) head_ += (c == '\r' || c == '\n') ? ' ' : c;
+                head_ += "\r\n";
+            }
+            head_ += "Content-Length: ";
+            head_ += std::to_string(body.size());
+            head_ += "\r\n";
         }
-        req.prepare_payload();
+        head_ += "\r\n";
+        const std::array<net::const_buffer, 2> request{net::buffer(head_), net::buffer(body)};
 
         // A reused connection may have been closed by the peer while idle;
         // then (and only then) reconnect and send once more.
@@ -146,7 +171,7 @@ public:
             const bool reused = connected_;
             beast::error_code ec;
             if (!connected_ && !connect(ec)) return std::unexpected(ec);
-            http::write(stream_, req, ec);
+            net::write(stream_.socket(), request, ec);
             Response res;
             if (!ec) {
                 http::response_parser<http::string_body> parser;
@@ -189,6 +214,8 @@ private:
     }
 
     lambda::RuntimeEndpoint endpoint_;
+    std::string host_ = endpoint_.host + ":" + endpoint_.port;
+    std::string head_;
     std::size_t max_body_;
     net::io_context ioc_;
     beast::tcp_stream stream_{ioc_};
@@ -249,12 +276,17 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
             continue;
         }
 
-        lambda::NextHeaders headers{
-            .request_id = (*res)["Lambda-Runtime-Aws-Request-Id"],
-            .deadline_ms = (*res)["Lambda-Runtime-Deadline-Ms"],
-            .function_arn = (*res)["Lambda-Runtime-Invoked-Function-Arn"],
-            .trace_id = (*res)["Lambda-Runtime-Trace-Id"],
-        };
+        // One pass over the fields (four lookups in Beast's case-insensitive
+        // tree cost more than the rest of the parse).
+        lambda::NextHeaders headers;
+        for (const auto& field : *res) {
+            const std::string_view name(field.name_string().data(), field.name_string().size());
+            const std::string_view value(field.value().data(), field.value().size());
+            if (iequals(name, "Lambda-Runtime-Aws-Request-Id")) headers.request_id = value;
+            else if (iequals(name, "Lambda-Runtime-Deadline-Ms")) headers.deadline_ms = value;
+            else if (iequals(name, "Lambda-Runtime-Invoked-Function-Arn")) headers.function_arn = value;
+            else if (iequals(name, "Lambda-Runtime-Trace-Id")) headers.trace_id = value;
+        }
         auto context = lambda::context_from_headers(headers);
         if (!context) {
             // Without a usable id there is nowhere to send a reply.

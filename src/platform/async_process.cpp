@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -163,6 +163,7 @@ std::expected<std::unique_ptr<AsyncProcess>, Error> AsyncProcess::spawn(const ne
 
 AsyncProcess::~AsyncProcess() {
     if (pidfd_raw_ >= 0) ::close(pidfd_raw_);
+    if (status_fd_ >= 0) ::close(status_fd_);
     if (pid_ > 0 && !status_) {
         ::kill(-pid_, SIGKILL);
         ::kill(pid_, SIGKILL);
@@ -240,15 +241,20 @@ bool AsyncProcess::drain(net::posix::stream_descriptor& pipe, std::string& out) 
 unsigned AsyncProcess::peak_rss_mb() const {
     if (status_) return reaped_rss_mb_;
     if (pid_ <= 0) return 0;
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.starts_with("VmHWM:")) {
-            unsigned long kb = std::strtoul(line.c_str() + 6, nullptr, 10);
-            return static_cast<unsigned>((kb + 1023) / 1024);
-        }
-    }
-    return 0;
+    // The status file stays open: each read (pread at 0) renders it afresh,
+    // without a path lookup and open per call.
+    if (status_fd_ < 0) status_fd_ = ::open(("/proc/" + std::to_string(pid_) + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+    if (status_fd_ < 0) return 0;
+    char buf[4096];
+    ssize_t n;
+    do n = ::pread(status_fd_, buf, sizeof buf - 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* line = std::strstr(buf, "\nVmHWM:");
+    if (!line) return 0;
+    unsigned long kb = std::strtoul(line + 7, nullptr, 10);
+    return static_cast<unsigned>((kb + 1023) / 1024);
 }
 
 }  // namespace blueprint::platform

@@ -81,6 +81,8 @@ private:
     unsigned reaped_rss_mb_ = 0;
     /// The pidfd itself; each wait registers a fresh dup of it (see async_wait_exit).
     int pidfd_raw_ = -1;
+    /// /proc/{pid}/status, opened on first use by peak_rss_mb().
+    mutable int status_fd_ = -1;
     boost::asio::posix::stream_descriptor pidfd_;
     std::optional<boost::asio::posix::stream_descriptor> stdin_, output_, stderr_;
     /// Without pidfd_open: the thread that signals the exit (see spawn).

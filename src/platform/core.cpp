@@ -256,6 +256,7 @@ net::awaitable<HttpResponse> Core::handle(HttpRequest req) {
     if (path == "/metrics" && req.method == "GET") {
         HttpResponse r;
         r.content_type = "text/plain; version=0.0.4";
+        pool_.update_instance_gauges();
         r.body = metrics_.render();
         co_return r;
     }
@@ -296,7 +297,7 @@ net::awaitable<HttpResponse> Core::code_download(std::string name) {
 
 // ---- Lambda API ---------------------------------------------------------------
 
-net::awaitable<HttpResponse> Core::handle_lambda(const HttpRequest& req, const lapi::Route& route) {
+net::awaitable<HttpResponse> Core::handle_lambda(HttpRequest& req, const lapi::Route& route) {
     // Each store-changing operation is its own small coroutine, reached
     // through plain ifs: GCC 12 miscompiles coroutines that co_await inside
     // switch cases holding locals.
@@ -477,7 +478,7 @@ net::awaitable<HttpResponse> Core::lambda_concurrency(const HttpRequest& req, st
     co_return lambda_ok(204, {});
 }
 
-net::awaitable<HttpResponse> Core::lambda_invoke(const HttpRequest& req, const std::string& name,
+net::awaitable<HttpResponse> Core::lambda_invoke(HttpRequest& req, const std::string& name,
                                                  std::string_view query) {
     const auto& region = options_.region;
     auto& entry = functions_.at(name);
@@ -494,12 +495,10 @@ net::awaitable<HttpResponse> Core::lambda_invoke(const HttpRequest& req, const s
     if (!log_type.empty() && log_type != "None" && log_type != "Tail")
         co_return lambda_error(lapi::invalid_parameter("X-Amz-Log-Type must be None or Tail"));
 
-    std::string payload = req.body.empty() ? std::string("{}") : req.body;
-    {
-        boost::system::error_code ec;
-        json::parse(payload, ec);
-        if (ec) co_return lambda_error(lapi::invalid_content("Could not parse request body into json: " + ec.message()));
-    }
+    // The event is the client's body byte for byte: checked, never re-encoded.
+    std::string payload = req.body.empty() ? std::string("{}") : std::move(req.body);
+    if (auto ec = lapi::validate_json(payload))
+        co_return lambda_error(lapi::invalid_content("Could not parse request body into json: " + ec.message()));
     if (type == "DryRun") co_return lambda_ok(204, {});
     auto throttled = [&](const InvokeResult& r) {
         return lambda_error(lapi::throttled(r.throttle_reason, "Rate Exceeded.", 1));
@@ -530,13 +529,13 @@ net::awaitable<HttpResponse> Core::lambda_invoke(const HttpRequest& req, const s
     r.headers.emplace_back("x-amzn-RequestId", result.request_id);
     r.headers.emplace_back("X-Amz-Executed-Version", "$LATEST");
     if (result.outcome == Outcome::function_error) r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
-    if (log_type == "Tail") r.headers.emplace_back("X-Amz-Log-Result", wire::base64_encode(log_tail(result.log)));
+    if (log_type == "Tail") r.headers.emplace_back("X-Amz-Log-Result", wire::base64_encode(log_tail(result.log())));
     co_return r;
 }
 
 // ---- custom platform API ------------------------------------------------------
 
-net::awaitable<HttpResponse> Core::handle_custom(const HttpRequest& req, std::string_view op, std::string id) {
+net::awaitable<HttpResponse> Core::handle_custom(HttpRequest& req, std::string_view op, std::string id) {
     if (op == "unsupported")
         co_return custom_error(id.empty() ? 404 : 405, id.empty() ? "not_found" : "method_not_allowed",
                                "unsupported: " + req.method + " " + req.target.substr(0, 200));
@@ -615,10 +614,13 @@ net::awaitable<HttpResponse> Core::handle_custom(const HttpRequest& req, std::st
 
     // invoke
     if (entry.status.state != "Active") co_return custom_error(409, "conflict", "function " + id + " is not active yet");
-    auto request = wire::decode_request_json(req.body);
-    if (!request) co_return custom_error(400, "invalid_request", "not a Blueprint JSON request", request.error().message);
-    const JobId job_id = request->job_id;
-    InvokeResult result = co_await pool_.invoke(id, req.body);
+    // Decoded to check it and learn the job id; the event is the body as sent.
+    std::optional<JobId> job_id;
+    std::string bad_request;
+    if (auto request = wire::decode_request_json(req.body)) job_id = std::move(request->job_id);
+    else bad_request = std::move(request.error().message);
+    if (!job_id) co_return custom_error(400, "invalid_request", "not a Blueprint JSON request", bad_request);
+    InvokeResult result = co_await pool_.invoke(id, std::move(req.body));
     if (result.outcome == Outcome::throttled) {
         auto r = custom_error(429, "throttled", "too many concurrent invocations of " + id, result.throttle_reason);
         r.headers.emplace_back("Retry-After", "1");
@@ -642,7 +644,7 @@ net::awaitable<HttpResponse> Core::handle_custom(const HttpRequest& req, std::st
             reply = std::move(*decoded);
         }
     }
-    auto out = capi::invoke_reply(job_id, reply, execution_ms, result.max_memory_mb, result.cold_start);
+    auto out = capi::invoke_reply(*job_id, reply, execution_ms, result.max_memory_mb, result.cold_start);
     HttpResponse r = custom_ok(out.status, std::move(out.body));
     r.headers.emplace_back("X-Request-Id", result.request_id);
     co_return r;

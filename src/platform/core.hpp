@@ -71,9 +71,9 @@ private:
         bool busy = false;
     };
 
-    boost::asio::awaitable<HttpResponse> handle_lambda(const HttpRequest& req, const lambda_api::Route& route);
-    boost::asio::awaitable<HttpResponse> handle_custom(const HttpRequest& req, std::string_view op, std::string id);
-    boost::asio::awaitable<HttpResponse> lambda_invoke(const HttpRequest& req, const std::string& name,
+    boost::asio::awaitable<HttpResponse> handle_lambda(HttpRequest& req, const lambda_api::Route& route);
+    boost::asio::awaitable<HttpResponse> handle_custom(HttpRequest& req, std::string_view op, std::string id);
+    boost::asio::awaitable<HttpResponse> lambda_invoke(HttpRequest& req, const std::string& name,
                                                        std::string_view query);
     boost::asio::awaitable<HttpResponse> lambda_create(const HttpRequest& req);
     boost::asio::awaitable<HttpResponse> lambda_delete(std::string name);

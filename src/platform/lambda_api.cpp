@@ -3,6 +3,7 @@
 #include <blueprint/faas/wire.hpp>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <charconv>
 
@@ -169,6 +170,43 @@ std::optional<Route> route(std::string_view method, std::string_view target) {
         r.op = Op::get_function_concurrency;
     }
     return r;
+}
+
+namespace {
+// A SAX handler that accepts every event: only the syntax is checked.
+struct NullHandler {
+    static constexpr std::size_t max_object_size = std::size_t(-1);
+    static constexpr std::size_t max_array_size = std::size_t(-1);
+    static constexpr std::size_t max_key_size = std::size_t(-1);
+    static constexpr std::size_t max_string_size = std::size_t(-1);
+    using ec = boost::system::error_code;
+    bool on_document_begin(ec&) { return true; }
+    bool on_document_end(ec&) { return true; }
+    bool on_array_begin(ec&) { return true; }
+    bool on_array_end(std::size_t, ec&) { return true; }
+    bool on_object_begin(ec&) { return true; }
+    bool on_object_end(std::size_t, ec&) { return true; }
+    bool on_string_part(std::string_view, std::size_t, ec&) { return true; }
+    bool on_string(std::string_view, std::size_t, ec&) { return true; }
+    bool on_key_part(std::string_view, std::size_t, ec&) { return true; }
+    bool on_key(std::string_view, std::size_t, ec&) { return true; }
+    bool on_number_part(std::string_view, ec&) { return true; }
+    bool on_int64(std::int64_t, std::string_view, ec&) { return true; }
+    bool on_uint64(std::uint64_t, std::string_view, ec&) { return true; }
+    bool on_double(double, std::string_view, ec&) { return true; }
+    bool on_bool(bool, ec&) { return true; }
+    bool on_null(ec&) { return true; }
+    bool on_comment_part(std::string_view, ec&) { return true; }
+    bool on_comment(std::string_view, ec&) { return true; }
+};
+}  // namespace
+
+boost::system::error_code validate_json(std::string_view text) {
+    json::basic_parser<NullHandler> parser(json::parse_options{});
+    boost::system::error_code ec;
+    const auto n = parser.write_some(false, text.data(), text.size(), ec);
+    if (!ec && n < text.size()) ec = json::error::extra_data;
+    return ec;
 }
 
 std::string error_body(const ApiError& e) {

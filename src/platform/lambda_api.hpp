@@ -6,6 +6,8 @@
 
 #include "platform/model.hpp"
 
+#include <boost/system/error_code.hpp>
+
 #include <expected>
 #include <optional>
 #include <string>
@@ -41,6 +43,11 @@ struct Route {
 /// nullopt when `target` is not under a Lambda API version prefix
 /// (/2015-03-31/, /2017-10-31/, /2019-09-30/) at all.
 std::optional<Route> route(std::string_view method, std::string_view target);
+
+/// Whether `text` is one JSON value (Invoke's payload must be): the
+/// parser's error, or success. Validates without building a document, with
+/// boost::json::parse's default limits (depth 32, no comments).
+boost::system::error_code validate_json(std::string_view text);
 
 /// A Lambda API error reply.
 struct ApiError {

@@ -3,6 +3,8 @@
 #include <blueprint/platform.hpp>
 
 #include "platform/core.hpp"
+#include "platform/http_head.hpp"
+#include "platform/request_parser.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,10 +14,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <csignal>
 #include <pthread.h>
 #include <future>
@@ -48,6 +51,52 @@ public:
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
+/// One API connection. Its deadline is a time point checked by one timer,
+/// which is re-armed only when it fires before the deadline: moving the
+/// deadline for each request is a clock read, not a timer operation (as
+/// beast::tcp_stream would make it, for each read and write). Past the
+/// deadline the socket is closed, which fails the pending read or write.
+struct Connection : std::enable_shared_from_this<Connection> {
+    using Clock = std::chrono::steady_clock;
+    explicit Connection(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+
+    void expires_after(Clock::duration d) { set_deadline(Clock::now() + d); }
+    void expires_never() { deadline = Clock::time_point::max(); }
+    void close() {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        timer.cancel();
+    }
+
+    tcp::socket socket;
+
+private:
+    void set_deadline(Clock::time_point t) {
+        deadline = t;
+        if (t < armed) arm(t);
+    }
+    void arm(Clock::time_point t) {
+        armed = t;
+        timer.expires_at(t);
+        timer.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+            auto self = w.lock();
+            if (ec || !self) return;
+            self->armed = Clock::time_point::max();
+            if (self->deadline <= Clock::now()) {
+                boost::system::error_code ignored;
+                self->socket.close(ignored);
+            } else if (self->deadline != Clock::time_point::max()) {
+                self->arm(self->deadline);
+            }
+        });
+    }
+
+    net::steady_timer timer;
+    Clock::time_point deadline = Clock::time_point::max();
+    /// When the timer fires next; max when it is not armed.
+    Clock::time_point armed = Clock::time_point::max();
+};
+
 }  // namespace
 
 const boost::system::error_category& platform_category() noexcept {
@@ -71,7 +120,7 @@ struct LocalPlatform::Impl {
     void wake_waiter() {  // call with `mutex` held
         if (waiter) net::post(*waiter, [w = waiter] { w->stop(); });
     }
-    std::vector<std::weak_ptr<beast::tcp_stream>> sessions;
+    std::vector<std::weak_ptr<Connection>> sessions;
 
     void log(LogLevel level, std::string_view message) const {
         if (options.log) options.log(level, message);
@@ -81,11 +130,14 @@ struct LocalPlatform::Impl {
         for (;;) {
             auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
             if (ec) co_return;
-            auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+            // Replies go out in one write, but a client's next request must
+            // not wait on a delayed ACK either way.
+            socket.set_option(tcp::no_delay(true), ec);
+            auto conn = std::make_shared<Connection>(std::move(socket));
             sessions.erase(std::remove_if(sessions.begin(), sessions.end(), [](auto& w) { return w.expired(); }),
                            sessions.end());
-            sessions.push_back(stream);
-            net::co_spawn(ioc, session(stream), [this](std::exception_ptr e) {
+            sessions.push_back(conn);
+            net::co_spawn(ioc, session(conn), [this](std::exception_ptr e) {
                 if (!e) return;
                 try {
                     std::rethrow_exception(e);
@@ -96,76 +148,72 @@ struct LocalPlatform::Impl {
         }
     }
 
-    net::awaitable<void> session(std::shared_ptr<beast::tcp_stream> stream) {
+    net::awaitable<void> session(std::shared_ptr<Connection> conn) {
+        auto& socket = conn->socket;
         beast::flat_buffer buffer;
         for (;;) {
-            http::request_parser<http::string_body> parser;
+            HttpRequest req;
+            req.headers.reserve(16);
+            RequestParser<HttpRequest> parser(req);
             parser.header_limit(64 * 1024);
             // The limit depends on the route: none until the header is read
             // (Beast's default would refuse a large Content-Length up front).
             parser.body_limit(std::numeric_limits<std::uint64_t>::max());
             // Idle keep-alive connections and slow senders are cut after a while.
-            stream->expires_after(120s);
-            auto [hec, hn] = co_await http::async_read_header(*stream, buffer, parser, use_tuple);
+            conn->expires_after(120s);
+            auto [hec, hn] = co_await http::async_read_header(socket, buffer, parser, use_tuple);
             if (hec) co_return;
-            const std::string target(parser.get().target());
-            const std::string method(parser.get().method_string());
-            const BodyPolicy policy = body_policy(method, target, options);
+            const BodyPolicy policy = body_policy(req.method, req.target, options);
             parser.body_limit(policy.limit);
-            stream->expires_after(600s);
+            conn->expires_after(600s);
             beast::error_code bec;
             if (auto length = parser.content_length(); length && *length > policy.limit) {
                 bec = http::error::body_limit;  // refuse before reading it
-            } else {
-                auto [ec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+            } else if (!parser.is_done()) {
+                auto [ec, n] = co_await http::async_read(socket, buffer, parser, use_tuple);
                 bec = ec;
             }
             HttpResponse out;
             bool keep_alive = true;
             if (bec == http::error::body_limit) {
-                out = too_large_reply(policy, target);
+                out = too_large_reply(policy, req.target);
                 keep_alive = false;  // the rest of the body is unread
             } else if (bec) {
                 co_return;
             } else {
-                auto msg = parser.release();
-                keep_alive = msg.keep_alive();
-                HttpRequest req;
-                req.method = method;
-                req.target = target;
-                for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-                req.body = std::move(msg.body());
+                keep_alive = parser.keep_alive();
                 // An invocation may run up to 900 s: no deadline while it does.
-                stream->expires_never();
+                conn->expires_never();
                 out = co_await core->handle(std::move(req));
             }
-            http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
-            res.set(http::field::server, "bpfaas-local");
-            if (!out.body.empty()) res.set(http::field::content_type, out.content_type);
-            for (auto& [k, v] : out.headers) res.set(k, v);
-            res.body() = std::move(out.body);
-            res.keep_alive(keep_alive);
-            res.prepare_payload();
-            stream->expires_after(120s);
-            auto [wec, wn] = co_await http::async_write(*stream, res, use_tuple);
+            http_head::ResponseHead head(out.status, 11);
+            head.field("Server", "bpfaas-local");
+            const bool body = !out.body.empty() && !http_head::bodiless(out.status);
+            if (body) head.field("Content-Type", out.content_type);
+            for (const auto& [k, v] : out.headers) head.field(k, v);
+            head.finish(out.body.size(), keep_alive);
+            std::array<net::const_buffer, 2> bufs{net::buffer(head.str()),
+                                                  body ? net::buffer(out.body) : net::const_buffer{}};
+            conn->expires_after(120s);
+            auto [wec, wn] = co_await net::async_write(socket, bufs, use_tuple);
             if (wec || !keep_alive) {
                 beast::error_code ignored;
-                stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+                socket.shutdown(tcp::socket::shutdown_send, ignored);
                 // Lingering close: a client still sending a refused body would
                 // get a reset (and lose our 413) if we closed with data unread.
-                if (bec == http::error::body_limit) co_await discard_input(*stream);
+                if (bec == http::error::body_limit) co_await discard_input(*conn);
                 co_return;
             }
         }
     }
 
     // Reads and drops what the peer still sends, for a bounded time and size.
-    static net::awaitable<void> discard_input(beast::tcp_stream& stream) {
+    static net::awaitable<void> discard_input(Connection& conn) {
         std::vector<char> scratch(64 * 1024);
         std::size_t total = 0;
-        stream.expires_after(10s);
+        conn.expires_after(10s);
         while (total < (512u << 20)) {
-            auto [ec, n] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
+            auto [ec, n] = co_await conn.socket.async_read_some(net::buffer(scratch), use_tuple);
             if (ec) break;
             total += n;
         }

@@ -262,10 +262,16 @@ std::string random_uuid() {
     }
     b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
     b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);
-    char buf[37];
-    std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                  b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-    return buf;
+    // Every invocation takes one: hex by table, not snprintf.
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out(36, '-');
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) ++pos;  // the dashes
+        out[pos++] = hex[b[i] >> 4];
+        out[pos++] = hex[b[i] & 0xf];
+    }
+    return out;
 }
 
 }  // namespace blueprint::platform

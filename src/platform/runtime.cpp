@@ -3,6 +3,9 @@
 // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
 #include "platform/runtime.hpp"
 
+#include "platform/http_head.hpp"
+#include "platform/request_parser.hpp"
+
 #include <blueprint/faas/wire.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +19,9 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -66,17 +72,6 @@ auto log_exceptions(Pool& pool, std::string what) {
     };
 }
 
-using Response = http::response<http::string_body>;
-
-Response runtime_reply(unsigned status, std::string body, unsigned version, bool keep_alive) {
-    Response res{static_cast<http::status>(status), version};
-    res.set(http::field::content_type, "application/json");
-    res.body() = std::move(body);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    return res;
-}
-
 std::string runtime_error_json(std::string_view message, std::string_view type) {
     return function_error_body(message, type);
 }
@@ -97,6 +92,22 @@ std::pair<std::string, std::string> normalise_error(std::string_view body, std::
     if (type.empty()) type = "Runtime.Unknown";
     return {function_error_body(body.substr(0, 4096), type), type};
 }
+
+/// A Runtime API request, as RequestParser fills it.
+struct RuntimeRequest {
+    std::string method, target, body;
+    std::vector<std::pair<std::string, std::string>> headers;
+
+    std::string_view header(std::string_view name) const {
+        for (const auto& [k, v] : headers)
+            if (k.size() == name.size() &&
+                std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+                    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                }))
+                return v;
+        return {};
+    }
+};
 
 std::string timestamp_now() { return lambda_timestamp(std::chrono::system_clock::now()).substr(0, 23) + "Z"; }
 
@@ -161,7 +172,7 @@ std::vector<std::string> instance_environment(const FunctionConfig& config, cons
 
 Instance::Instance(Pool& pool, const net::any_io_executor& ex, std::string fn, std::uint64_t gen)
     : id(short_id()), function(std::move(fn)), generation(gen), pool_(pool), ex_(ex), acceptor_(ex), wake_(ex),
-      idle_timer_(ex), kill_timer_(ex) {}
+      idle_timer_(ex), deadline_timer_(ex), kill_timer_(ex) {}
 
 unsigned short Instance::port() const {
     boost::system::error_code ec;
@@ -218,7 +229,7 @@ void Instance::assign(std::shared_ptr<Invocation> invocation) {
     invocation->started = SteadyClock::now();
     current = std::move(invocation);
     state = State::busy;
-    idle_timer_.cancel();
+    // The idle timer stays armed: it checks the state when it fires.
     wake_.cancel();
 }
 
@@ -228,6 +239,7 @@ void Instance::stop(std::string_view reason) {
     state = State::stopping;
     idle_timer_.cancel();
     wake_.cancel();
+    pool_.notify_instance_change();
     if (process_) process_->kill(SIGTERM);
     kill_timer_.expires_after(stop_grace);
     kill_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -239,6 +251,7 @@ void Instance::kill_now() {
     if (state != State::dead) state = State::stopping;
     idle_timer_.cancel();
     wake_.cancel();
+    pool_.notify_instance_change();
     if (process_) process_->kill(SIGKILL);
 }
 
@@ -298,6 +311,7 @@ net::awaitable<void> Instance::exit_watch() {
         if (auto s = w.lock()) s->close(ignored);
     wake_.cancel();
     idle_timer_.cancel();
+    deadline_timer_.cancel();
     kill_timer_.cancel();
     pool_.log(was_stopping ? LogLevel::debug : LogLevel::warn,
               "instance " + id + " of " + function + " exited: " + describe_exit(status));
@@ -315,7 +329,6 @@ void Instance::complete(Outcome outcome, std::string payload, std::string error_
     if (!current) return;
     auto inv = std::move(current);
     current.reset();
-    inv->deadline.cancel();
     if (!inv->delivered) {
         // Failed before the runtime took it (init crash or timeout): what the
         // instance printed so far is the invocation's log.
@@ -328,7 +341,7 @@ void Instance::complete(Outcome outcome, std::string payload, std::string error_
     r.timed_out = timed_out;
     r.duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - inv->started);
     if (r.cold_start && init_duration) r.init_duration = init_duration;
-    r.max_memory_mb = std::max(r.max_memory_mb, peak_rss_mb());
+    r.max_memory_mb = std::max(r.max_memory_mb, recent_peak_rss_mb());
     last_used = SteadyClock::now();
     pool_.on_completed(*this, *inv);
 }
@@ -349,16 +362,32 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
     sockets_.erase(std::remove_if(sockets_.begin(), sockets_.end(), [](auto& w) { return w.expired(); }), sockets_.end());
     sockets_.push_back(socket);
     beast::flat_buffer buffer;
-    const std::string prefix = "/2018-06-01/runtime/";
+    constexpr std::string_view next_target = "/2018-06-01/runtime/invocation/next";
+    constexpr std::string_view init_error_target = "/2018-06-01/runtime/init/error";
+    constexpr std::string_view invocation_prefix = "/2018-06-01/runtime/invocation/";
+    // What one reply sends: a head built by hand and a body. An event's body
+    // is the invocation's payload itself (no copy); `hold` keeps it alive
+    // while it is written, even if the invocation ends meanwhile.
+    std::string head, owned_body;
+    std::string_view body;
+    std::shared_ptr<Invocation> hold;
+    auto reply = [&](unsigned status, std::string b, unsigned version, bool keep_alive) {
+        owned_body = std::move(b);
+        body = owned_body;
+        head = http_head::ResponseHead(status, version)
+                   .field("Content-Type", "application/json")
+                   .finish(owned_body.size(), keep_alive);
+    };
 
     for (;;) {
-        http::request_parser<http::string_body> parser;
+        RuntimeRequest req;
+        RequestParser<RuntimeRequest> parser(req);
         parser.header_limit(64 * 1024);
         parser.body_limit(pool_.options().max_payload_bytes);
         auto [ec, n] = co_await http::async_read(*socket, buffer, parser, use_tuple);
         if (ec == http::error::body_limit) {
             // An oversize response fails its invocation, as on Lambda.
-            std::string_view target = parser.get().target();
+            std::string_view target = req.target;
             if (current && current->delivered && target.find(current->request_id) != std::string_view::npos) {
                 drain_output();
                 const std::string msg = "Response payload size exceeded maximum allowed payload size (" +
@@ -366,8 +395,8 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                 complete(Outcome::function_error, function_error_body(msg, "Function.ResponseSizeTooLarge"),
                          "Function.ResponseSizeTooLarge");
             }
-            auto res = runtime_reply(413, runtime_error_json("Payload too large", "RequestEntityTooLarge"), 11, false);
-            co_await http::async_write(*socket, res, use_tuple);
+            reply(413, runtime_error_json("Payload too large", "RequestEntityTooLarge"), 11, false);
+            co_await net::async_write(*socket, std::array<net::const_buffer, 2>{net::buffer(head), net::buffer(body)}, use_tuple);
             // Let the runtime finish sending before closing, so it reads the
             // 413 instead of a reset; bounded by the instance's lifetime.
             boost::system::error_code ignored;
@@ -380,14 +409,14 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
             co_return;
         }
         if (ec) co_return;
-        auto req = parser.release();
-        const bool keep_alive = req.keep_alive();
-        const unsigned version = req.version();
-        std::string_view target = req.target();
-        std::optional<Response> res;
+        const bool keep_alive = parser.keep_alive();
+        const unsigned version = parser.version();
+        const auto method = parser.method();
+        std::string_view target = req.target;
+        hold.reset();
 
         if (state == State::dead) co_return;
-        if (req.method() == http::verb::get && target == prefix + "invocation/next") {
+        if (method == http::verb::get && target == next_target) {
             if (current && current->delivered && !current->done) {
                 // Asking for more without answering: that invocation is lost.
                 drain_output();
@@ -400,7 +429,6 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                 init_duration = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - spawned_at);
                 pool_.on_ready(*this);
             }
-            auto self = shared_from_this();
             // Block until an invocation is assigned (or the instance stops):
             // this is the Runtime API's long poll.
             while (!(current && !current->delivered)) {
@@ -408,78 +436,137 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                 wake_.expires_at(SteadyClock::time_point::max());
                 co_await wake_.async_wait(use_tuple);
             }
-            auto& inv = *current;
-            inv.delivered = true;
-            inv.started = SteadyClock::now();
-            const auto timeout = std::chrono::seconds(timeout_s_);
-            inv.deadline_wall = std::chrono::system_clock::now() + timeout;
-            if (inv.result.cold_start) inv.init_output += std::exchange(pending_output, {});
-            else inv.output += std::exchange(pending_output, {});
-            inv.deadline.expires_after(timeout);
-            inv.deadline.async_wait([self, invp = current, timeout](boost::system::error_code e) {
-                if (e || invp->done || self->current != invp) return;
-                invp->result.max_memory_mb = self->peak_rss_mb();  // before the kill makes it unreadable
-                self->kill_now();
-                self->drain_output();
-                const std::string what = "Task timed out after " + seconds_2dp(timeout) + " seconds";
-                invp->output += timestamp_now() + " " + invp->request_id + " " + what + "\n";
-                self->complete(Outcome::function_error,
-                               function_error_body("RequestId: " + invp->request_id + " Error: " + what, "Sandbox.Timedout"),
-                               "Sandbox.Timedout", true);
-            });
-            Response r{http::status::ok, version};
-            r.set(http::field::content_type, "application/json");
-            r.set("Lambda-Runtime-Aws-Request-Id", inv.request_id);
-            r.set("Lambda-Runtime-Deadline-Ms",
-                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     inv.deadline_wall.time_since_epoch())
-                                     .count()));
-            r.set("Lambda-Runtime-Invoked-Function-Arn", arn_);
-            r.set("Lambda-Runtime-Trace-Id", "Root=1-" + inv.request_id.substr(0, 8) + "-" + id + ";Sampled=0");
-            r.body() = inv.payload;
-            r.keep_alive(keep_alive);
-            r.prepare_payload();
-            res = std::move(r);
-        } else if (req.method() == http::verb::post && target == prefix + "init/error") {
+            hold = current;
+            auto& inv = *hold;
+            deliver(inv);
+            char deadline_ms[24];
+            auto [end, dec] = std::to_chars(
+                deadline_ms, deadline_ms + sizeof deadline_ms,
+                std::chrono::duration_cast<std::chrono::milliseconds>(inv.deadline_wall.time_since_epoch()).count());
+            std::string trace = "Root=1-";
+            trace.append(inv.request_id, 0, 8);
+            trace += '-';
+            trace += id;
+            trace += ";Sampled=0";
+            head = http_head::ResponseHead(200, version)
+                       .field("Content-Type", "application/json")
+                       .field("Lambda-Runtime-Aws-Request-Id", inv.request_id)
+                       .field("Lambda-Runtime-Deadline-Ms", std::string_view(deadline_ms, end))
+                       .field("Lambda-Runtime-Invoked-Function-Arn", arn_)
+                       .field("Lambda-Runtime-Trace-Id", trace)
+                       .finish(inv.payload.size(), keep_alive);
+            body = inv.payload;
+        } else if (method == http::verb::post && target == init_error_target) {
             drain_output();
-            auto [doc, type] = normalise_error(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
+            auto [doc, type] = normalise_error(req.body, req.header("Lambda-Runtime-Function-Error-Type"));
             pool_.log(LogLevel::warn, "instance " + id + " of " + function + " reported an init error: " +
                                           doc.substr(0, 300));
             kill_now();
             if (current && !current->done) complete(Outcome::function_error, doc, type);
-            res = runtime_reply(202, R"({"status":"OK"})", version, keep_alive);
-        } else if (req.method() == http::verb::post && target.starts_with(prefix + "invocation/")) {
-            auto rest = target.substr(prefix.size() + 11);  // "{id}/response" or "{id}/error"
+            reply(202, R"({"status":"OK"})", version, keep_alive);
+        } else if (method == http::verb::post && target.starts_with(invocation_prefix)) {
+            auto rest = target.substr(invocation_prefix.size());  // "{id}/response" or "{id}/error"
             auto slash = rest.find('/');
             auto request_id = rest.substr(0, slash);
             auto kind = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
             if (!current || !current->delivered || current->done || current->request_id != request_id ||
                 (kind != "response" && kind != "error")) {
-                res = runtime_reply(kind == "response" || kind == "error" ? 400 : 404,
-                                    runtime_error_json("Invalid request ID", "InvalidRequestID"), version, keep_alive);
+                reply(kind == "response" || kind == "error" ? 400 : 404,
+                      runtime_error_json("Invalid request ID", "InvalidRequestID"), version, keep_alive);
             } else {
                 drain_output();
                 if (kind == "response") {
-                    complete(Outcome::success, std::move(req.body()), {});
+                    complete(Outcome::success, std::move(req.body), {});
                 } else {
-                    auto [doc, type] = normalise_error(req.body(), req["Lambda-Runtime-Function-Error-Type"]);
+                    auto [doc, type] = normalise_error(req.body, req.header("Lambda-Runtime-Function-Error-Type"));
                     complete(Outcome::function_error, std::move(doc), std::move(type));
                 }
-                res = runtime_reply(202, R"({"status":"OK"})", version, keep_alive);
+                reply(202, R"({"status":"OK"})", version, keep_alive);
             }
         } else {
-            res = runtime_reply(404, runtime_error_json("Unknown Runtime API path", "InvalidRequest"), version, keep_alive);
+            reply(404, runtime_error_json("Unknown Runtime API path", "InvalidRequest"), version, keep_alive);
         }
 
-        auto [wec, wn] = co_await http::async_write(*socket, *res, use_tuple);
+        auto [wec, wn] = co_await net::async_write(*socket, std::array<net::const_buffer, 2>{net::buffer(head), net::buffer(body)}, use_tuple);
         if (wec || !keep_alive) co_return;
     }
+}
+
+void Instance::deliver(Invocation& inv) {
+    inv.delivered = true;
+    inv.started = SteadyClock::now();
+    const auto timeout = std::chrono::seconds(timeout_s_);
+    inv.deadline = inv.started + timeout;
+    inv.deadline_wall = std::chrono::system_clock::now() + timeout;
+    if (inv.result.cold_start) inv.init_output += std::exchange(pending_output, {});
+    else inv.output += std::exchange(pending_output, {});
+    // Deadlines only grow (one timeout per instance), so a timer armed for an
+    // earlier call fires no later than this one's deadline.
+    if (!deadline_armed_) arm_deadline_timer(inv.deadline);
+}
+
+void Instance::arm_deadline_timer(SteadyClock::time_point at) {
+    deadline_armed_ = true;
+    deadline_timer_.expires_at(at);
+    deadline_timer_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+        auto self = w.lock();
+        if (!self) return;
+        self->deadline_armed_ = false;
+        if (!ec) self->on_deadline();
+    });
+}
+
+void Instance::on_deadline() {
+    if (!current || !current->delivered || current->done || state == State::dead) return;
+    if (SteadyClock::now() < current->deadline) {
+        arm_deadline_timer(current->deadline);
+        return;
+    }
+    auto invp = current;
+    invp->result.max_memory_mb = peak_rss_mb();  // before the kill makes it unreadable
+    kill_now();
+    drain_output();
+    const std::string what = "Task timed out after " + seconds_2dp(std::chrono::seconds(timeout_s_)) + " seconds";
+    invp->output += timestamp_now() + " " + invp->request_id + " " + what + "\n";
+    complete(Outcome::function_error,
+             function_error_body("RequestId: " + invp->request_id + " Error: " + what, "Sandbox.Timedout"),
+             "Sandbox.Timedout", true);
+}
+
+void Instance::arm_idle_timer() {
+    if (idle_armed_) return;  // it re-arms itself from last_used when it fires
+    idle_armed_ = true;
+    idle_timer_.expires_at(last_used + pool_.options().keep_alive);
+    idle_timer_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+        auto self = w.lock();
+        if (!self) return;
+        self->idle_armed_ = false;
+        if (ec || self->state != State::idle || self->current) return;  // busy: armed again when idle
+        if (SteadyClock::now() - self->last_used >= self->pool_.options().keep_alive) self->stop("idle past keep-alive");
+        else self->arm_idle_timer();
+    });
+}
+
+unsigned Instance::recent_peak_rss_mb() {
+    const auto now = SteadyClock::now();
+    if (sampled_rss_at_ == SteadyClock::time_point{} || now - sampled_rss_at_ >= 10ms) {
+        sampled_rss_mb_ = std::max(sampled_rss_mb_, peak_rss_mb());
+        sampled_rss_at_ = now;
+    }
+    return sampled_rss_mb_;
 }
 
 // ---- Pool ---------------------------------------------------------------------
 
 Pool::Pool(const net::any_io_executor& ex, PoolOptions options, Metrics& metrics)
-    : ex_(ex), options_(std::move(options)), metrics_(metrics) {}
+    : ex_(ex), options_(std::move(options)), metrics_(metrics), instance_changed_(ex) {
+    instance_changed_.expires_at(SteadyClock::time_point::max());
+}
+
+void Pool::notify_instance_change() {
+    // Wakes every waiter; the expiry stays at max, so later waits block again.
+    instance_changed_.cancel();
+}
 
 Pool::~Pool() = default;
 
@@ -604,7 +691,6 @@ Pool::Acquire Pool::acquire(FunctionSlot& slot, const std::shared_ptr<Invocation
     }
     if (best) {
         best->assign(inv);
-        update_instance_gauges();
         return Acquire::assigned;
     }
     unsigned alive = 0;
@@ -622,7 +708,6 @@ Pool::Acquire Pool::acquire(FunctionSlot& slot, const std::shared_ptr<Invocation
     }
     slot.instances.push_back(inst);
     inst->assign(inv);
-    update_instance_gauges();
     return Acquire::assigned;
 }
 
@@ -634,7 +719,9 @@ void Pool::fill_result(FunctionSlot& slot, Invocation& inv) {
     f.memory_size_mb = slot.config.memory_mb;
     f.max_memory_used_mb = r.max_memory_mb;
     f.init_duration = r.init_duration;
-    r.log = invocation_log(inv.init_output, inv.output, f);
+    r.report = std::move(f);
+    r.init_output = std::move(inv.init_output);
+    r.output = std::move(inv.output);
 }
 
 void Pool::finish_invocation(FunctionSlot& slot, Invocation& inv) {
@@ -653,20 +740,14 @@ void Pool::finish_invocation(FunctionSlot& slot, Invocation& inv) {
 }
 
 void Pool::on_ready(Instance& instance) {
+    notify_instance_change();
     if (!instance.current && instance.state == Instance::State::starting) {
         instance.state = Instance::State::idle;
         instance.last_used = SteadyClock::now();
         if (instance.retired) instance.stop("the function was updated");
     }
     dispatch_queued();
-    if (instance.state == Instance::State::idle) {
-        instance.idle_timer_.expires_after(options_.keep_alive);
-        instance.idle_timer_.async_wait([w = instance.weak_from_this()](boost::system::error_code ec) {
-            auto s = w.lock();
-            if (!ec && s && s->state == Instance::State::idle && !s->current) s->stop("idle past keep-alive");
-        });
-    }
-    update_instance_gauges();
+    if (instance.state == Instance::State::idle) instance.arm_idle_timer();
 }
 
 void Pool::on_completed(Instance& instance, Invocation& inv) {
@@ -693,26 +774,19 @@ void Pool::on_completed(Instance& instance, Invocation& inv) {
             instance.state = Instance::State::idle;
             instance.last_used = SteadyClock::now();
             dispatch_queued();
-            if (instance.state == Instance::State::idle && instance.ready) {
-                instance.idle_timer_.expires_after(options_.keep_alive);
-                instance.idle_timer_.async_wait([w = instance.weak_from_this()](boost::system::error_code ec) {
-                    auto s = w.lock();
-                    if (!ec && s && s->state == Instance::State::idle && !s->current) s->stop("idle past keep-alive");
-                });
-            }
+            if (instance.state == Instance::State::idle && instance.ready) instance.arm_idle_timer();
         }
     }
-    update_instance_gauges();
 }
 
 void Pool::on_exit(Instance& instance) {
+    notify_instance_change();
     auto self = instance.shared_from_this();  // keep alive while erasing
     auto drop = [&](std::vector<std::shared_ptr<Instance>>& v) {
         v.erase(std::remove_if(v.begin(), v.end(), [&](auto& p) { return p.get() == &instance; }), v.end());
     };
     if (auto it = slots_.find(instance.function); it != slots_.end()) drop(it->second.instances);
     drop(orphans_);
-    update_instance_gauges();
     if (!stopping_) dispatch_queued();
 }
 
@@ -752,12 +826,12 @@ net::awaitable<InvokeResult> Pool::invoke(std::string name, std::string payload)
     auto inv = make_invocation(std::move(payload), false);
     if (stopping_) {
         inv->result.outcome = Outcome::shutting_down;
-        co_return inv->result;
+        co_return std::move(inv->result);
     }
     auto it = slots_.find(name);
     if (it == slots_.end()) {
         inv->result.outcome = Outcome::shutting_down;
-        co_return inv->result;
+        co_return std::move(inv->result);
     }
     auto& slot = it->second;
     auto throttled = [&](bool reserved) {
@@ -771,7 +845,7 @@ net::awaitable<InvokeResult> Pool::invoke(std::string name, std::string payload)
         if (slot.running_stdio >= limit(slot)) co_return throttled(slot.config.reserved_concurrency.has_value());
         ++slot.running_stdio;
         co_await run_stdio(inv, name);
-        co_return inv->result;
+        co_return std::move(inv->result);
     }
     std::string error;
     switch (acquire(slot, inv, error)) {
@@ -785,11 +859,11 @@ net::awaitable<InvokeResult> Pool::invoke(std::string name, std::string payload)
         inv->output = error + "\n";
         inv->started = SteadyClock::now();
         finish_invocation(slot, *inv);
-        co_return inv->result;
+        co_return std::move(inv->result);
     case Acquire::assigned: break;
     }
     while (!inv->done) co_await inv->done_event.async_wait(use_tuple);
-    co_return inv->result;
+    co_return std::move(inv->result);
 }
 
 std::expected<std::string, InvokeResult> Pool::invoke_async(const std::string& name, std::string payload) {
@@ -839,17 +913,14 @@ net::awaitable<unsigned> Pool::warm(std::string name, unsigned count) {
         update_instance_gauges();
     }
     // Wait for their init (each either calls `next`, dies, or hits the init timeout).
-    net::steady_timer tick(ex_);
     for (;;) {
         bool waiting = false;
         for (auto& w : started)
             if (auto i = w.lock(); i && !i->ready && i->state != Instance::State::dead && i->state != Instance::State::stopping)
                 waiting = true;
         if (!waiting || stopping_) break;
-        // Instances signal readiness by calling `next`; poll that state
-        // briefly rather than wiring a broadcast through every instance.
-        tick.expires_after(10ms);
-        co_await tick.async_wait(use_tuple);
+        // Woken when any instance gets ready, stops or exits.
+        co_await instance_changed_.async_wait(use_tuple);
     }
     unsigned warm = 0;
     for (auto& w : started)
@@ -971,6 +1042,7 @@ net::awaitable<void> Pool::run_stdio(std::shared_ptr<Invocation> inv, std::strin
 void Pool::shutdown() {
     if (stopping_) return;
     stopping_ = true;
+    notify_instance_change();
     for (auto& [name, slot] : slots_) {
         for (auto& inv : slot.queued_events) {
             inv->result.outcome = Outcome::shutting_down;
@@ -984,7 +1056,6 @@ void Pool::shutdown() {
                 i->current.reset();
                 invp->result.outcome = Outcome::shutting_down;
                 invp->done = true;
-                invp->deadline.cancel();
                 invp->done_event.cancel();
             }
             i->stop("the platform is stopping");

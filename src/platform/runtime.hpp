@@ -49,8 +49,11 @@ struct InvokeResult {
     std::string request_id;
     std::string payload;
     std::string error_type;
-    /// START ... REPORT, as Lambda writes it.
-    std::string log;
+    /// What the instance printed during its init (cold starts) and during
+    /// this invocation; with `report`, what log() assembles.
+    std::string init_output;
+    std::string output;
+    ReportFields report;
     bool cold_start = false;
     bool timed_out = false;
     std::chrono::microseconds duration{0};
@@ -59,15 +62,21 @@ struct InvokeResult {
     /// Throttling: "ReservedFunctionConcurrentInvocationLimitExceeded" or
     /// "ConcurrentInvocationLimitExceeded".
     std::string throttle_reason;
+
+    /// START ... REPORT, as Lambda writes it. Built on demand: only
+    /// `X-Amz-Log-Type: Tail` asks for it.
+    std::string log() const { return invocation_log(init_output, output, report); }
 };
 
 struct Invocation {
-    explicit Invocation(const boost::asio::any_io_executor& ex) : done_event(ex), deadline(ex) {}
+    explicit Invocation(const boost::asio::any_io_executor& ex) : done_event(ex) {}
 
     std::string request_id;
     std::string payload;
     bool async = false;
     SteadyClock::time_point started{};
+    /// The function's timeout, from delivery (steady and wall clock).
+    SteadyClock::time_point deadline{SteadyClock::time_point::max()};
     std::chrono::system_clock::time_point deadline_wall{};
     bool delivered = false;
     bool done = false;
@@ -76,8 +85,6 @@ struct Invocation {
     std::string output;
     /// Cancelled (woken) when `done` becomes true.
     boost::asio::steady_timer done_event;
-    /// Fires at the function's timeout.
-    boost::asio::steady_timer deadline;
 };
 
 class Pool;
@@ -112,19 +119,30 @@ public:
     void stop(std::string_view reason);
     void kill_now();
     bool assignable() const { return (state == State::idle || state == State::starting) && !current && !retired; }
+    /// Reads the process's peak RSS now.
     unsigned peak_rss_mb() const { return process_ ? process_->peak_rss_mb() : 0; }
-
+    /// The peak RSS as last read, read again when that was over 10 ms ago:
+    /// reading /proc for each of thousands of calls a second would cost more
+    /// than the rest of the call. The peak only grows, so this is a lower
+    /// bound at most 10 ms old (at exit, the reaped child's ru_maxrss is exact).
+    unsigned recent_peak_rss_mb();
 private:
     friend class Pool;
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+    /// Marks `inv` (the current one) handed to the runtime: starts its clock and timeout.
+    void deliver(Invocation& inv);
     boost::asio::awaitable<void> output_loop();
     boost::asio::awaitable<void> exit_watch();
     boost::asio::awaitable<void> init_watch(std::chrono::milliseconds timeout);
     void drain_output();
     void append_output(std::string_view data);
     void complete(Outcome outcome, std::string payload, std::string error_type, bool timed_out = false);
-
+    /// The idle and timeout timers are armed once and re-armed only when
+    /// they fire early (a call moves a time point, not a timer).
+    void arm_idle_timer();
+    void arm_deadline_timer(SteadyClock::time_point at);
+    void on_deadline();
     Pool& pool_;
     boost::asio::any_io_executor ex_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -132,7 +150,13 @@ private:
     /// Woken when an invocation is assigned or the instance stops.
     boost::asio::steady_timer wake_;
     boost::asio::steady_timer idle_timer_;
+    bool idle_armed_ = false;
+    /// Fires at (or before) the current invocation's deadline.
+    boost::asio::steady_timer deadline_timer_;
+    bool deadline_armed_ = false;
     boost::asio::steady_timer kill_timer_;
+    unsigned sampled_rss_mb_ = 0;
+    SteadyClock::time_point sampled_rss_at_{};
     std::vector<std::weak_ptr<boost::asio::ip::tcp::socket>> sockets_;
     std::string arn_;
     unsigned timeout_s_ = 3;
@@ -196,6 +220,8 @@ public:
     void on_ready(Instance& instance);
     void on_completed(Instance& instance, Invocation& invocation);
     void on_exit(Instance& instance);
+    /// Wakes whoever waits for an instance to get ready, stop or exit.
+    void notify_instance_change();
     void log(LogLevel level, std::string_view message) const {
         if (options_.log) options_.log(level, message);
     }
@@ -217,7 +243,12 @@ private:
     boost::asio::awaitable<void> run_stdio(std::shared_ptr<Invocation> inv, std::string name);
     std::shared_ptr<Invocation> make_invocation(std::string payload, bool async);
     void fill_result(FunctionSlot& slot, Invocation& inv);
+public:
+    /// Sets the instance gauges of the metrics. Called before they are
+    /// rendered, rather than on every state change of every instance.
     void update_instance_gauges();
+
+private:
 
     boost::asio::any_io_executor ex_;
     PoolOptions options_;
@@ -228,6 +259,8 @@ private:
     /// Stdio children running now, to kill at shutdown.
     std::set<AsyncProcess*> stdio_running_;
     bool stopping_ = false;
+    /// Never expires; cancelled to wake waiters (see notify_instance_change).
+    boost::asio::steady_timer instance_changed_;
 };
 
 /// The environment of an instance: a clean base (PATH, LANG, TZ), Lambda's

@@ -231,6 +231,24 @@ TEST_F(LocalPlatform, TimeoutKillsTheInstanceAndTheNextCallWorks) {
     EXPECT_EQ(metric(metrics, "bpfaas_timeouts_total", "slow"), 2);
 }
 
+// The timeout timer is armed once per instance and re-armed when it fires
+// early: a call that runs across an earlier call's deadline must not be cut
+// at that deadline, only at its own.
+TEST_F(LocalPlatform, TimeoutCountsFromEachCallsOwnDelivery) {
+    PlatformProcess p(dir.path);
+    ASSERT_EQ(deploy(p.port(), "t", zip(), R"({"timeout_secs":2})").status, 200);
+    auto first = invoke(p.port(), "t", R"({"job_id":0,"args":[1]})");  // arms the timer for first + 2 s
+    ASSERT_EQ(first.status, 200) << first.body;
+    std::this_thread::sleep_for(1000ms);  // not a synchronisation: puts the next call across that deadline
+    auto across = invoke(p.port(), "t", R"({"job_id":3,"args":[49,52,48,48]})");  // sleeps 1400 ms
+    ASSERT_EQ(across.status, 200) << across.body;
+    EXPECT_EQ(as_object(across.body).at("cold_start"), false);
+    // And a call past its own deadline still times out, on the same instance's timer.
+    auto slow = invoke(p.port(), "t", R"({"job_id":3,"args":[53,48,48,48]})");
+    EXPECT_EQ(slow.status, 500);
+    EXPECT_EQ(as_object(slow.body).at("error_type"), "Sandbox.Timedout");
+}
+
 TEST_F(LocalPlatform, CrashesAndGarbageAreFunctionErrors) {
     PlatformProcess p(dir.path);
     ASSERT_EQ(deploy(p.port(), "f", zip()).status, 200);
