@@ -224,6 +224,8 @@ int main(int argc, char** argv) {
     {
         Child fn({function}, {"PORT=0"}, dir / "function.log");
         faas::custom::HttpFaasExecutor http("http://127.0.0.1:" + std::to_string(fn.port()), client);
+        // Same wire format as the Lambda path (its events are JSON).
+        http.with_wire_format(faas::custom::WireFormat::json);
         http_f = closed_loop(http, concurrency, 1s, seconds(secs), payload);
     }
     std::error_code ec;

@@ -391,6 +391,8 @@ int main(int argc, char** argv) try {
     if (wanted("direct")) {
         fn.emplace(std::vector<std::string>{function}, std::vector<std::string>{"PORT=0"}, dir / "function.log");
         direct.emplace(fn->url(), client);
+        // Same wire format as the platform paths (Lambda events are JSON).
+        direct->with_wire_format(faas::custom::WireFormat::json);
         paths.push_back({"direct HTTP (test_function)", [&]() -> faas::FaasExecutor& { return *direct; }, {}});
     }
     if (wanted("custom") || wanted("lambda")) {

@@ -162,6 +162,7 @@ int bench_azure(const Settings& settings) {
     auto host = test::AzureTestHost::from_zip(*zip, {});
     if (!host) throw std::runtime_error("AzureTestHost: " + host.error());
     custom::HttpFaasExecutor direct("http://127.0.0.1:1");
+    direct.with_wire_format(custom::WireFormat::json);  // the provider path sends JSON too
     direct.with_job_endpoint(0, "http://127.0.0.1:" + std::to_string((*host)->handler_port()) + "/api/job0");
     return report(settings, "AzureFunctionExecutor -> fake site -> host stand-in -> custom handler", *exec, direct);
 }
@@ -206,6 +207,7 @@ int bench_gcp(const Settings& settings) {
         auto port = line ? platform::parse_listening_port(*line) : std::nullopt;
         if (!port) throw std::runtime_error("test_function did not report its port: " + fn.stderr_seen());
         custom::HttpFaasExecutor direct("http://127.0.0.1:1");
+        direct.with_wire_format(custom::WireFormat::json);  // the provider path sends JSON too
         direct.with_job_endpoint(0, "http://127.0.0.1:" + std::to_string(*port) + "/");
         rc = report(settings, "CloudFunctionExecutor -> fake function URL -> Functions Framework shim -> bootstrap", *exec,
                     direct);
