@@ -13,6 +13,7 @@
 #include <blueprint/faas/packaging.hpp>
 #include <blueprint/faas/wire.hpp>
 
+#include "faas/detail/concurrent_warm.hpp"
 #include "faas/aws/credentials.hpp"
 #include "faas/aws/lambda_api.hpp"
 #include "faas/http/url.hpp"
@@ -330,28 +331,8 @@ awaitable<Result<void>> LambdaExecutor::warm(JobId job_id, std::size_t instances
     if (!name) co_return std::unexpected(std::move(name.error()));
     const auto deadline = after(st->config_for(job_id).timeout());
 
-    auto ex = co_await asio::this_coro::executor;
-    using Op = decltype(asio::co_spawn(ex, warm_one(st, job_id, *name, deadline), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(instances);
-    for (std::size_t i = 0; i < instances; ++i) ops.push_back(asio::co_spawn(ex, warm_one(st, job_id, *name, deadline), asio::deferred));
-    auto [order, exceptions, results] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                                            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    std::size_t failed = 0;
-    std::optional<FaasError> first;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        if (exceptions[i]) std::rethrow_exception(exceptions[i]);
-        if (!results[i]) {
-            ++failed;
-            if (!first) first = std::move(results[i].error());
-        }
-    }
-    if (first) {
-        first->message = std::to_string(failed) + " of " + std::to_string(instances) +
-                         " warm-up invokes failed; first: " + first->message;
-        co_return std::unexpected(std::move(*first));
-    }
-    co_return Result<void>{};
+    auto make_one = [&] { return warm_one(st, job_id, *name, deadline); };
+    co_return co_await ::blueprint::faas::detail::warm_concurrently(instances, make_one);
 }
 
 // ---- control plane ----------------------------------------------------------------

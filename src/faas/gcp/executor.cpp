@@ -11,6 +11,7 @@
 #include <blueprint/faas/packaging.hpp>
 #include <blueprint/faas/wire.hpp>
 
+#include "faas/detail/concurrent_warm.hpp"
 #include "faas/gcp/api.hpp"
 #include "faas/gcp/credentials.hpp"
 #include "faas/gcp/operation.hpp"
@@ -514,29 +515,8 @@ awaitable<Result<void>> CloudFunctionExecutor::warm(JobId job_id, std::size_t in
     const std::string body = wire::encode_warmup_json(job_id);
 
     // n at once, so that n instances are busy together and the platform starts that many.
-    auto ex = co_await asio::this_coro::executor;
-    using Op = decltype(asio::co_spawn(ex, warm_one(st, *uri, headers, body, deadline, budget, what), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(instances);
-    for (std::size_t i = 0; i < instances; ++i)
-        ops.push_back(asio::co_spawn(ex, warm_one(st, *uri, headers, body, deadline, budget, what), asio::deferred));
-    auto [order, exceptions, results] = co_await asio::experimental::make_parallel_group(std::move(ops))
-                                            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    std::size_t failed = 0;
-    std::optional<FaasError> first;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        if (exceptions[i]) std::rethrow_exception(exceptions[i]);
-        if (!results[i]) {
-            ++failed;
-            if (!first) first = std::move(results[i].error());
-        }
-    }
-    if (first) {
-        first->message = std::to_string(failed) + " of " + std::to_string(instances) +
-                         " warm-up requests failed; first: " + first->message;
-        co_return std::unexpected(std::move(*first));
-    }
-    co_return Result<void>{};
+    auto make_one = [&] { return warm_one(st, *uri, headers, body, deadline, budget, what); };
+    co_return co_await ::blueprint::faas::detail::warm_concurrently(instances, make_one);
 }
 
 awaitable<Result<FaasDeployment>> CloudFunctionExecutor::get_deployment(JobId job_id) {
