@@ -99,72 +99,23 @@ json::object info_json(const aws::LambdaFunctionInfo& f) {
     return o;
 }
 
-int fail(const VerbArgs& v, const faas::FaasError& e) {
-    end_progress();
-    std::cerr << "bpfaas " << v.verb << ": " << e.to_string() << "\n";
-    return 1;
-}
-
 int run_aws(const VerbArgs& v) {
     auto ex = make_executor(v);
     if (!ex) return 2;
     if (v.verb == "deploy") {
-        std::ifstream in(v.binary, std::ios::binary);
-        if (!in) {
-            std::cerr << "bpfaas deploy: cannot read " << v.binary << "\n";
-            return 2;
-        }
-        Bytes binary(std::istreambuf_iterator<char>(in), {});
+        // A zip from `bpfaas package` gives its bootstrap, as the verb's help says.
+        auto binary = read_function_binary(v);
+        if (!binary) return 2;
         auto config = v.config;
         if (!aws_args().architecture.empty()) config.provider_options["architecture"] = aws_args().architecture;
-        auto d = run_async(ex->deploy_job(v.job, std::move(binary), std::move(config)));
-        if (!d) return fail(v, d.error());
-        end_progress();
-        json::object o;
-        o["function_id"] = d->function_id;
-        o["job_id"] = d->job_id.to_string();
-        o["endpoint"] = d->endpoint;
-        o["memory_mb"] = d->memory_mb;
-        o["timeout_secs"] = d->timeout_secs;
-        std::cout << json::serialize(o) << "\n";
-        return 0;
+        auto d = run_async(ex->deploy_job(v.job, std::move(*binary), std::move(config)));
+        if (!d) return fail_verb(v, d.error());
+        return print_deployment(*d);
     }
-    if (v.verb == "invoke") {
-        JobCall call(v.job, v.args);
-        auto out = run_async(ex->invoke_with_metrics(std::move(call)));
-        if (!out) return fail(v, out.error());
-        out->result.set_job_id(v.job);
-        std::cout << job_result_to_json(out->result) << "\n";
-        const auto& m = out->metrics;
-        std::string line = "total " + std::to_string(m.total_duration.count() / 1000) + " ms";
-        if (m.execution_duration) line += ", execution " + std::to_string(m.execution_duration->count() / 1000.0) + " ms";
-        if (m.billed_duration) line += ", billed " + std::to_string(m.billed_duration->count() / 1000) + " ms";
-        if (m.memory_used_mb) line += ", memory " + std::to_string(*m.memory_used_mb) + " MB";
-        if (m.cold_start) line += *m.cold_start ? ", cold start" : ", warm";
-        std::cerr << line << "\n";
-        return out->result.is_ok() ? 0 : 1;
-    }
-    if (v.verb == "health") {
-        auto h = run_async(ex->health_check(v.job));
-        if (!h) return fail(v, h.error());
-        std::cout << (*h ? "healthy" : "not healthy") << "\n";
-        return *h ? 0 : 3;
-    }
-    if (v.verb == "warm") {
-        auto w = run_async(ex->warm(v.job, v.instances));
-        if (!w) return fail(v, w.error());
-        std::cerr << "warmed " << v.instances << " instance(s)\n";
-        return 0;
-    }
-    if (v.verb == "undeploy") {
-        auto u = run_async(ex->undeploy_job(v.job));
-        if (!u) return fail(v, u.error());
-        std::cerr << "undeployed job " << v.job.to_string() << "\n";
-        return 0;
-    }
+    if (auto code = run_shared_verb(v, *ex)) return *code;
     if (v.verb == "list") {
         auto l = run_async(ex->list_functions());
-        if (!l) return fail(v, l.error());
+        if (!l) return fail_verb(v, l.error());
         for (const auto& f : *l) std::cout << json::serialize(info_json(f)) << "\n";
         return 0;
     }

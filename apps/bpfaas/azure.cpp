@@ -73,12 +73,6 @@ int usage(const VerbArgs& v, std::string_view message) {
     return 2;
 }
 
-int fail(const VerbArgs& v, const faas::FaasError& e) {
-    end_progress();
-    std::cerr << "bpfaas " << v.verb << ": " << e.to_string() << "\n";
-    return 1;
-}
-
 std::optional<azure::AzureFunctionExecutor> make_executor(const VerbArgs& v) {
     azure::AzureOptions o;
     o.subscription_id = value(v, "--subscription");
@@ -129,34 +123,13 @@ std::optional<azure::AzureFunctionExecutor> make_executor(const VerbArgs& v) {
     o.client.log = spdlog_sink();
     auto ex = azure::AzureFunctionExecutor::create(std::move(o));
     if (!ex) {
-        fail(v, ex.error());
+        fail_verb(v, ex.error());
         return std::nullopt;
     }
     ex->on_progress([](std::string_view line) { print_progress(line); });
     return std::move(*ex);
 }
 
-/// The function binary, or the bootstrap inside a zip from `bpfaas package`.
-std::optional<Bytes> read_function_binary(const VerbArgs& v) {
-    std::ifstream in(v.binary, std::ios::binary);
-    if (!in) {
-        usage(v, "cannot read " + v.binary);
-        return std::nullopt;
-    }
-    Bytes bytes(std::istreambuf_iterator<char>(in), {});
-    if (bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4) {
-        auto entries = faas::packaging::read_zip_entries(bytes);
-        if (!entries) {
-            usage(v, v.binary + ": " + entries.error().to_string());
-            return std::nullopt;
-        }
-        for (auto& e : *entries)
-            if (e.name == "bootstrap") return std::move(e.bytes);
-        usage(v, v.binary + " is a zip without a bootstrap");
-        return std::nullopt;
-    }
-    return bytes;
-}
 
 int run_azure(const VerbArgs& v) {
     auto ex = make_executor(v);
@@ -165,50 +138,12 @@ int run_azure(const VerbArgs& v) {
         auto binary = read_function_binary(v);
         if (!binary) return 2;
         auto d = run_async(ex->deploy_job(v.job, std::move(*binary), v.config));
-        if (!d) return fail(v, d.error());
+        if (!d) return fail_verb(v, d.error());
         if (v.config.keep_warm > 0)
-            if (auto w = run_async(ex->warm(v.job, v.config.keep_warm)); !w) return fail(v, w.error());
-        end_progress();
-        json::object o;
-        o["function_id"] = d->function_id;
-        o["job_id"] = d->job_id.to_string();
-        o["endpoint"] = d->endpoint;
-        o["memory_mb"] = d->memory_mb;
-        o["timeout_secs"] = d->timeout_secs;
-        std::cout << json::serialize(o) << "\n";
-        return 0;
+            if (auto w = run_async(ex->warm(v.job, v.config.keep_warm)); !w) return fail_verb(v, w.error());
+        return print_deployment(*d);
     }
-    if (v.verb == "invoke") {
-        auto out = run_async(ex->invoke_with_metrics(JobCall(v.job, v.args)));
-        if (!out) return fail(v, out.error());
-        out->result.set_job_id(v.job);
-        std::cout << job_result_to_json(out->result) << "\n";
-        const auto& m = out->metrics;
-        std::string line = "total " + std::to_string(m.total_duration.count() / 1000) + " ms";
-        if (m.execution_duration) line += ", execution " + std::to_string(m.execution_duration->count() / 1000.0) + " ms";
-        if (m.cold_start) line += *m.cold_start ? ", cold start" : ", warm";
-        std::cerr << line << "\n";
-        return out->result.is_ok() ? 0 : 1;
-    }
-    if (v.verb == "health") {
-        auto h = run_async(ex->health_check(v.job));
-        if (!h) return fail(v, h.error());
-        std::cout << (*h ? "healthy" : "not healthy") << "\n";
-        return *h ? 0 : 3;
-    }
-    if (v.verb == "warm") {
-        auto w = run_async(ex->warm(v.job, v.instances));
-        if (!w) return fail(v, w.error());
-        std::cerr << "warmed " << v.instances << " instance(s)\n";
-        return 0;
-    }
-    if (v.verb == "undeploy") {
-        auto u = run_async(ex->undeploy_job(v.job));
-        if (!u) return fail(v, u.error());
-        end_progress();
-        std::cerr << "undeployed job " << v.job.to_string() << "\n";
-        return 0;
-    }
+    if (auto code = run_shared_verb(v, *ex)) return *code;
     std::cerr << "bpfaas: --provider azure does not offer " << v.verb << "\n";
     return 2;
 }

@@ -2,6 +2,11 @@
 // provider registry; see providers.hpp.
 #include "providers.hpp"
 
+#include <iterator>
+#include <fstream>
+#include <boost/json.hpp>
+#include <blueprint/faas/packaging.hpp>
+#include <blueprint/consumers.hpp>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -45,6 +50,84 @@ void print_progress(std::string_view line) {
 void end_progress() {
     if (progress_open) std::fputc('\n', stderr);
     progress_open = false;
+}
+
+int fail_verb(const VerbArgs& v, const blueprint::faas::FaasError& e) {
+    end_progress();
+    std::cerr << "bpfaas " << v.verb << ": " << e.to_string() << "\n";
+    return 1;
+}
+
+std::optional<blueprint::Bytes> read_function_binary(const VerbArgs& v) {
+    std::ifstream in(v.binary, std::ios::binary);
+    if (!in) {
+        std::cerr << "bpfaas " << v.verb << ": cannot read " << v.binary << "\n";
+        return std::nullopt;
+    }
+    blueprint::Bytes bytes(std::istreambuf_iterator<char>(in), {});
+    if (bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4) {
+        auto entries = blueprint::faas::packaging::read_zip_entries(bytes);
+        if (!entries) {
+            std::cerr << "bpfaas " << v.verb << ": " << v.binary << ": " << entries.error().to_string() << "\n";
+            return std::nullopt;
+        }
+        for (auto& e : *entries)
+            if (e.name == "bootstrap") return std::move(e.bytes);
+        std::cerr << "bpfaas " << v.verb << ": " << v.binary << " is a zip without a bootstrap\n";
+        return std::nullopt;
+    }
+    return bytes;
+}
+
+int print_deployment(const blueprint::faas::FaasDeployment& d) {
+    end_progress();
+    boost::json::object o;
+    o["function_id"] = d.function_id;
+    o["job_id"] = d.job_id.to_string();
+    o["endpoint"] = d.endpoint;
+    o["memory_mb"] = d.memory_mb;
+    o["timeout_secs"] = d.timeout_secs;
+    std::cout << boost::json::serialize(o) << "\n";
+    return 0;
+}
+
+std::optional<int> run_shared_verb(const VerbArgs& v, blueprint::faas::FaasExecutor& ex) {
+    using blueprint::JobCall;
+    if (v.verb == "invoke") {
+        auto out = run_async(ex.invoke_with_metrics(JobCall(v.job, v.args)));
+        if (!out) return fail_verb(v, out.error());
+        out->result.set_job_id(v.job);
+        std::cout << blueprint::job_result_to_json(out->result) << "\n";
+        // Only what the provider reported: absent figures are not printed.
+        const auto& m = out->metrics;
+        std::string line = "total " + std::to_string(m.total_duration.count() / 1000) + " ms";
+        if (m.execution_duration) line += ", execution " + std::to_string(m.execution_duration->count() / 1000.0) + " ms";
+        if (m.billed_duration) line += ", billed " + std::to_string(m.billed_duration->count() / 1000) + " ms";
+        if (m.memory_used_mb) line += ", memory " + std::to_string(*m.memory_used_mb) + " MB";
+        if (m.cold_start) line += *m.cold_start ? ", cold start" : ", warm";
+        std::cerr << line << "\n";
+        return out->result.is_ok() ? 0 : 1;
+    }
+    if (v.verb == "health") {
+        auto h = run_async(ex.health_check(v.job));
+        if (!h) return fail_verb(v, h.error());
+        std::cout << (*h ? "healthy" : "not healthy") << "\n";
+        return *h ? 0 : 3;
+    }
+    if (v.verb == "warm") {
+        auto w = run_async(ex.warm(v.job, v.instances));
+        if (!w) return fail_verb(v, w.error());
+        std::cerr << "warmed " << v.instances << " instance(s)\n";
+        return 0;
+    }
+    if (v.verb == "undeploy") {
+        auto u = run_async(ex.undeploy_job(v.job));
+        if (!u) return fail_verb(v, u.error());
+        end_progress();
+        std::cerr << "undeployed job " << v.job.to_string() << "\n";
+        return 0;
+    }
+    return std::nullopt;
 }
 
 namespace {

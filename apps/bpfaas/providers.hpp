@@ -9,9 +9,11 @@
 #include "cli.hpp"
 
 #include <blueprint/faas/config.hpp>
+#include <blueprint/faas/executor.hpp>
 #include <blueprint/job.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +57,22 @@ ProviderCli aws_provider_cli();
 ProviderCli azure_provider_cli();
 /// The Google Cloud Functions provider (gcp.cpp).
 ProviderCli gcp_provider_cli();
+
+/// Prints "bpfaas VERB: <error>" to stderr (after closing any progress
+/// line) and returns 1.
+int fail_verb(const VerbArgs& v, const blueprint::faas::FaasError& e);
+
+/// The function binary named on the command line, or the `bootstrap` inside
+/// a zip from `bpfaas package`. nullopt after printing why not.
+std::optional<blueprint::Bytes> read_function_binary(const VerbArgs& v);
+
+/// Prints what was deployed as one JSON line on stdout; returns 0.
+int print_deployment(const blueprint::faas::FaasDeployment& d);
+
+/// invoke, health, warm and undeploy run the same on every provider's
+/// executor: results on stdout, figures on stderr. Returns the exit code, or
+/// nullopt when `v.verb` is not one of these.
+std::optional<int> run_shared_verb(const VerbArgs& v, blueprint::faas::FaasExecutor& executor);
 
 /// Writes deploy progress to stderr: plain lines when stderr is not a
 /// terminal, one rewritten status line when it is.
