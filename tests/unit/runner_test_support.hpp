@@ -25,6 +25,20 @@ inline LogSink quiet_log() {
     return [](LogLevel, std::string_view) {};
 }
 
+/// A runner config for tests: silent, and leaving signals to the test.
+inline RunnerConfig quiet_config() {
+    RunnerConfig c;
+    c.log = quiet_log();
+    c.handle_signals = false;
+    return c;
+}
+
+/// Waits on a timer of the awaiting coroutine's executor.
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
 /// Metadata key carrying each call's unique number.
 inline constexpr std::string_view seq_key = "seq";
 

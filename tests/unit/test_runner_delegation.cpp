@@ -23,13 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-RunnerConfig quiet_config() {
-    RunnerConfig c;
-    c.log = quiet_log();
-    c.handle_signals = false;
-    return c;
-}
-
 /// The first body byte picks what it does: 'o' echo at once, 'y' echo after
 /// one trip through the executor's queue, 'p' park until cancelled, 't' throw
 /// inside the coroutine, 'T' throw from invoke() before any coroutine exists,

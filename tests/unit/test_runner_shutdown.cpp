@@ -28,18 +28,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-RunnerConfig quiet_config() {
-    RunnerConfig c;
-    c.log = quiet_log();
-    c.handle_signals = false;
-    return c;
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(asio::use_awaitable);
-}
-
 Router echo_router() {
     Router router;
     router.route(2, [](JobCall c) { return c.body(); });
