@@ -12,6 +12,8 @@
 // Lambda path pays SigV4 signing, the platform's hop and the Runtime API
 // round trip per call; the target is >= 0.7x of the direct HTTP path.
 // Not a Google Benchmark: it drives two real processes, so it has its own main.
+#include "bench_child.hpp"
+
 #include <blueprint/faas/aws.hpp>
 #include <blueprint/faas/custom.hpp>
 
@@ -36,70 +38,17 @@
 #include <vector>
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
 
 namespace {
 
+using bench::Child;
 using namespace blueprint;
 using namespace std::chrono;
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
-/// A child process with stderr in a file; killed on destruction.
-struct Child {
-    pid_t pid = -1;
-    fs::path log;
-
-    Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, fs::path log_path)
-        : log(std::move(log_path)) {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        std::vector<std::string> env;
-        for (char** e = environ; *e; ++e) {
-            std::string_view v(*e);
-            if (v.starts_with("AWS_LAMBDA_RUNTIME_API=") || v.starts_with("PORT=") || v.starts_with("FUNCTIONS_CUSTOMHANDLER_PORT="))
-                continue;
-            env.emplace_back(v);
-        }
-        for (const auto& e : extra_env) env.push_back(e);
-        std::vector<char*> args, envp;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-        envp.push_back(nullptr);
-        if (posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), envp.data()) != 0)
-            throw std::runtime_error("cannot start " + argv[0]);
-        posix_spawn_file_actions_destroy(&fa);
-    }
-    ~Child() {
-        if (pid > 0) {
-            ::kill(pid, SIGTERM);
-            int st = 0;
-            for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; ++i) std::this_thread::sleep_for(20ms);
-            if (waitpid(pid, &st, WNOHANG) == 0) {
-                ::kill(pid, SIGKILL);
-                waitpid(pid, &st, 0);
-            }
-        }
-    }
-    /// The port of the first "listening on host:PORT" line.
-    unsigned short port() const {
-        for (int i = 0; i < 500; ++i) {
-            std::ifstream in(log);
-            std::string line;
-            while (std::getline(in, line))
-                if (line.find("listening on") != std::string::npos) return static_cast<unsigned short>(std::stoi(line.substr(line.rfind(':') + 1)));
-            std::this_thread::sleep_for(20ms);
-        }
-        throw std::runtime_error("no 'listening on' line in " + log.string());
-    }
-};
 
 struct Figures {
     double rps = 0;
