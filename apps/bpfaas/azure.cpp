@@ -30,19 +30,14 @@ using namespace blueprint;
 namespace azure = blueprint::faas::azure;
 namespace json = boost::json;
 
-// Option pointers per verb; only one verb is parsed per run.
-std::map<std::string, std::map<std::string, CLI::Option*>>& azure_options() {
-    static std::map<std::string, std::map<std::string, CLI::Option*>> options;
+ProviderOptions& azure_options() {
+    static ProviderOptions options;
     return options;
 }
 
 void add_azure_options(CLI::App& cmd, std::string_view verb) {
     auto* g = cmd.add_option_group("azure", "Azure Functions (--provider azure); the client secret only from AZURE_CLIENT_SECRET");
-    auto& mine = azure_options()[std::string(verb)];
-    auto add = [&](const std::string& name, const std::string& help) {
-        CLI::Option* existing = cmd.get_option_no_throw(name);
-        mine[name] = existing ? existing : g->add_option(name, help);
-    };
+    auto add = [&](const std::string& name, const std::string& help) { azure_options().add(cmd, g, verb, name, help); };
     add("--subscription", "subscription id");
     add("--resource-group", "resource group (created when missing)");
     add("--app", "function app name (one app hosts every job; each job is function job{id})");
@@ -56,12 +51,7 @@ void add_azure_options(CLI::App& cmd, std::string_view verb) {
     if (verb == "deploy") add("--plan", "consumption (Y1, default), premium, or an EP sku (EP1-EP3)");
 }
 
-std::string value(const VerbArgs& v, const std::string& name) {
-    auto& options = azure_options()[v.verb];
-    auto it = options.find(name);
-    if (it == options.end() || !it->second || it->second->count() == 0) return {};
-    return it->second->as<std::string>();
-}
+std::string value(const VerbArgs& v, const std::string& name) { return azure_options().value(v.verb, name); }
 
 std::string env(const char* name) {
     const char* v = std::getenv(name);

@@ -28,19 +28,14 @@ using namespace blueprint;
 namespace gcp = blueprint::faas::gcp;
 namespace json = boost::json;
 
-// Option pointers per verb; only one verb is parsed per run.
-std::map<std::string, std::map<std::string, CLI::Option*>>& gcp_options() {
-    static std::map<std::string, std::map<std::string, CLI::Option*>> options;
+ProviderOptions& gcp_options() {
+    static ProviderOptions options;
     return options;
 }
 
 void add_gcp_options(CLI::App& cmd, std::string_view verb) {
     auto* g = cmd.add_option_group("gcp", "Google Cloud Functions 2nd gen (--provider gcp)");
-    auto& mine = gcp_options()[std::string(verb)];
-    auto add = [&](const std::string& name, const std::string& help) {
-        CLI::Option* existing = cmd.get_option_no_throw(name);
-        mine[name] = existing ? existing : g->add_option(name, help);
-    };
+    auto add = [&](const std::string& name, const std::string& help) { gcp_options().add(cmd, g, verb, name, help); };
     add("--project", "project id (default: the key file's project_id)");
     add("--region", "region, e.g. us-central1");
     add("--credentials-file", "service-account key file (default: GOOGLE_APPLICATION_CREDENTIALS, then the metadata server)");
@@ -50,12 +45,7 @@ void add_gcp_options(CLI::App& cmd, std::string_view verb) {
     add("--function-prefix", "function names are PREFIX-job-N (default blueprint)");
 }
 
-std::string value(const VerbArgs& v, const std::string& name) {
-    auto& options = gcp_options()[v.verb];
-    auto it = options.find(name);
-    if (it == options.end() || !it->second || it->second->count() == 0) return {};
-    return it->second->as<std::string>();
-}
+std::string value(const VerbArgs& v, const std::string& name) { return gcp_options().value(v.verb, name); }
 
 int usage(const VerbArgs& v, std::string_view message) {
     std::cerr << "bpfaas " << v.verb << " --provider gcp: " << message << "\n";

@@ -52,6 +52,20 @@ void end_progress() {
     progress_open = false;
 }
 
+void ProviderOptions::add(CLI::App& cmd, CLI::Option_group* group, std::string_view verb, const std::string& name,
+                          const std::string& help) {
+    CLI::Option* existing = cmd.get_option_no_throw(name);
+    options_[std::string(verb)][name] = existing ? existing : group->add_option(name, help);
+}
+
+std::string ProviderOptions::value(std::string_view verb, const std::string& name) const {
+    auto per_verb = options_.find(verb);
+    if (per_verb == options_.end()) return {};
+    auto it = per_verb->second.find(name);
+    if (it == per_verb->second.end() || !it->second || it->second->count() == 0) return {};
+    return it->second->as<std::string>();
+}
+
 int fail_verb(const VerbArgs& v, const blueprint::faas::FaasError& e) {
     end_progress();
     std::cerr << "bpfaas " << v.verb << ": " << e.to_string() << "\n";

@@ -13,6 +13,7 @@
 #include <blueprint/job.hpp>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,20 @@ struct ProviderCli {
     /// Runs `args.verb` and returns the exit code: 0 ok, 1 failure, 2 usage,
     /// 3 (health only) not healthy.
     std::function<int(const VerbArgs& args)> run;
+};
+
+/// String options a provider adds to each verb, in its own option group. An
+/// option that another provider already added (e.g. --region) is shared,
+/// never added twice. Only one verb is parsed per run.
+class ProviderOptions {
+public:
+    void add(CLI::App& cmd, CLI::Option_group* group, std::string_view verb, const std::string& name,
+             const std::string& help);
+    /// The value given for `name` on `verb`'s command line, or empty.
+    std::string value(std::string_view verb, const std::string& name) const;
+
+private:
+    std::map<std::string, std::map<std::string, CLI::Option*>, std::less<>> options_;
 };
 
 /// Every provider of the lifecycle verbs.
