@@ -29,6 +29,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace blueprint::function::detail {
@@ -140,30 +141,22 @@ public:
 
     using Response = http::response<http::string_body>;
 
+    /// One request, one response. With `then_next`, a `GET next_target`
+    /// leaves in the same write (HTTP/1.1 pipelining): the caller then gets
+    /// that event from next() without another send, and the platform can
+    /// answer both in one write.
     std::expected<Response, beast::error_code> exchange(http::verb method, const std::string& target, std::string body,
-                                                        std::string_view error_type = {}) {
-        // The head is written by hand (what Beast's serializer would write
-        // for this message, without its generic buffer machinery), and head
-        // and body leave in one gather write.
+                                                        std::string_view error_type = {},
+                                                        const std::string* then_next = nullptr) {
+        // The heads are written by hand (what Beast's serializer would write
+        // for these messages, without its generic buffer machinery), and
+        // everything leaves in one gather write.
         head_.clear();
-        head_ += method == http::verb::post ? "POST " : "GET ";
-        head_ += target;
-        head_ += " HTTP/1.1\r\nHost: ";
-        head_ += host_;
-        head_ += "\r\nUser-Agent: blueprint-faas-runtime\r\n";
-        if (method == http::verb::post) {
-            head_ += "Content-Type: application/json\r\n";
-            if (!error_type.empty()) {
-                head_ += "Lambda-Runtime-Function-Error-Type: ";
-                for (char c : error_type) head_ += (c == '\r' || c == '\n') ? ' ' : c;
-                head_ += "\r\n";
-            }
-            head_ += "Content-Length: ";
-            head_ += std::to_string(body.size());
-            head_ += "\r\n";
-        }
-        head_ += "\r\n";
-        const std::array<net::const_buffer, 2> request{net::buffer(head_), net::buffer(body)};
+        append_head(head_, method, target, body.size(), error_type);
+        next_head_.clear();
+        if (then_next) append_head(next_head_, http::verb::get, *then_next, 0, {});
+        const std::array<net::const_buffer, 3> request{net::buffer(head_), net::buffer(body), net::buffer(next_head_)};
+        next_sent_ = false;
 
         // A reused connection may have been closed by the peer while idle;
         // then (and only then) reconnect and send once more.
@@ -172,25 +165,29 @@ public:
             beast::error_code ec;
             if (!connected_ && !connect(ec)) return std::unexpected(ec);
             net::write(stream_.socket(), request, ec);
-            Response res;
             if (!ec) {
-                http::response_parser<http::string_body> parser;
-                parser.body_limit(max_body_);
-                // No timeout: `next` blocks until the platform has an event,
-                // which may take hours. AWS: "Don't set a timeout on the GET
-                // request as the response may be delayed."
-                // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next
-                http::read(stream_, buffer_, parser, ec);
-                if (!ec) {
-                    res = parser.release();
-                    if (!res.keep_alive()) close();
-                    return res;
+                if (auto res = read_response(ec)) {
+                    // A peer that closes after this response never read the
+                    // pipelined request: next() sends it again.
+                    next_sent_ = then_next && connected_;
+                    return std::move(*res);
                 }
             }
             close();
             if (!reused) return std::unexpected(ec);
         }
         return std::unexpected(beast::error_code(net::error::connection_reset));
+    }
+
+    /// The next event: the answer to a pipelined `next` when one was sent,
+    /// else a fresh request.
+    std::expected<Response, beast::error_code> next(const std::string& target) {
+        if (std::exchange(next_sent_, false)) {
+            beast::error_code ec;
+            if (auto res = read_response(ec)) return std::move(*res);
+            close();  // the connection broke: ask again on a new one
+        }
+        return exchange(http::verb::get, target, {});
     }
 
 private:
@@ -203,8 +200,44 @@ private:
         stream_.socket().set_option(tcp::no_delay(true), ec);
         ec = {};
         buffer_.clear();
+        // Beast reads at most max(512, free capacity) bytes at a time: with
+        // room up front, a 202 and the next event arrive in one recv.
+        buffer_.reserve(16 * 1024);
         connected_ = true;
         return true;
+    }
+    void append_head(std::string& out, http::verb method, std::string_view target, std::size_t body_size,
+                     std::string_view error_type) const {
+        out += method == http::verb::post ? "POST " : "GET ";
+        out += target;
+        out += " HTTP/1.1\r\nHost: ";
+        out += host_;
+        out += "\r\nUser-Agent: blueprint-faas-runtime\r\n";
+        if (method == http::verb::post) {
+            out += "Content-Type: application/json\r\n";
+            if (!error_type.empty()) {
+                out += "Lambda-Runtime-Function-Error-Type: ";
+                for (char c : error_type) out += (c == '\r' || c == '\n') ? ' ' : c;
+                out += "\r\n";
+            }
+            out += "Content-Length: ";
+            out += std::to_string(body_size);
+            out += "\r\n";
+        }
+        out += "\r\n";
+    }
+    std::optional<Response> read_response(beast::error_code& ec) {
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(max_body_);
+        // No timeout: `next` blocks until the platform has an event, which
+        // may take hours. AWS: "Don't set a timeout on the GET request as
+        // the response may be delayed."
+        // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html#runtimes-api-next
+        http::read(stream_, buffer_, parser, ec);
+        if (ec) return std::nullopt;
+        Response res = parser.release();
+        if (!res.keep_alive()) close();
+        return res;
     }
     void close() {
         beast::error_code ignored;
@@ -215,7 +248,9 @@ private:
 
     lambda::RuntimeEndpoint endpoint_;
     std::string host_ = endpoint_.host + ":" + endpoint_.port;
-    std::string head_;
+    std::string head_, next_head_;
+    /// A `next` went out pipelined and its answer is still to be read.
+    bool next_sent_ = false;
     std::size_t max_body_;
     net::io_context ioc_;
     beast::tcp_stream stream_{ioc_};
@@ -223,9 +258,11 @@ private:
     bool connected_ = false;
 };
 
-// Posts a reply; true when the loop may go on.
-bool post(RuntimeClient& client, const std::string& target, std::string body, std::string_view error_type = {}) {
-    auto res = client.exchange(http::verb::post, target, std::move(body), error_type);
+// Posts a reply, with the next `next` pipelined when `then_next` is given;
+// true when the loop may go on.
+bool post(RuntimeClient& client, const std::string& target, std::string body, std::string_view error_type = {},
+          const std::string* then_next = nullptr) {
+    auto res = client.exchange(http::verb::post, target, std::move(body), error_type, then_next);
     if (!res) {
         log_line("cannot reach the Runtime API (" + target + "): " + res.error().message());
         return false;
@@ -264,7 +301,7 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
     bool cold = true;
     const std::string next_target = endpoint->target("/runtime/invocation/next");
     for (;;) {
-        auto res = client.exchange(http::verb::get, next_target, {});
+        auto res = client.next(next_target);
         if (!res) {
             log_line("cannot reach the Runtime API: " + res.error().message());
             return 1;
@@ -279,6 +316,9 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
         // One pass over the fields (four lookups in Beast's case-insensitive
         // tree cost more than the rest of the parse).
         lambda::NextHeaders headers;
+        // Pipelining only where the server said it handles it (bpfaas local
+        // does): on any other Runtime API each request waits for its reply.
+        const std::string* pipeline_next = nullptr;
         for (const auto& field : *res) {
             const std::string_view name(field.name_string().data(), field.name_string().size());
             const std::string_view value(field.value().data(), field.value().size());
@@ -286,6 +326,7 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
             else if (iequals(name, "Lambda-Runtime-Deadline-Ms")) headers.deadline_ms = value;
             else if (iequals(name, "Lambda-Runtime-Invoked-Function-Arn")) headers.function_arn = value;
             else if (iequals(name, "Lambda-Runtime-Trace-Id")) headers.trace_id = value;
+            else if (iequals(name, lambda::pipelining_header) && value == "1") pipeline_next = &next_target;
         }
         auto context = lambda::context_from_headers(headers);
         if (!context) {
@@ -300,13 +341,14 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
             if (!post(client, base + "/error",
                       lambda::error_document("the event is not a Blueprint JSON request: " + request.error().message,
                                              "InvalidEvent"),
-                      "InvalidEvent"))
+                      "InvalidEvent", pipeline_next))
                 return 1;
             continue;
         }
         if (request->warmup) {
             // Warm-up events only start the environment: the job never runs.
-            if (!post(client, base + "/response", make_warmup_reply(BodyFormat::json, cold).body)) return 1;
+            if (!post(client, base + "/response", make_warmup_reply(BodyFormat::json, cold).body, {}, pipeline_next))
+                return 1;
             cold = false;
             continue;
         }
@@ -317,12 +359,13 @@ int run_lambda(const Handler& handler, const ServeOptions& options, std::string_
                          *context);
         bool go_on;
         if (result.is_ok()) {
-            go_on = post(client, base + "/response", wire::encode_reply_json(wire::job_result_to_reply(result)));
+            go_on = post(client, base + "/response", wire::encode_reply_json(wire::job_result_to_reply(result)), {},
+                         pipeline_next);
         } else {
             const auto& err = result.error();
             std::string type = err.type.empty() ? "JobError" : err.type;
             std::string message = err.message.empty() ? err.code.message() : err.message;
-            go_on = post(client, base + "/error", lambda::error_document(message, type), type);
+            go_on = post(client, base + "/error", lambda::error_document(message, type), type, pipeline_next);
         }
         if (!go_on) return 1;
     }

@@ -31,6 +31,12 @@ struct RuntimeEndpoint {
 /// written in brackets ("[::1]:9001"). The port is required (AWS always sets it).
 std::expected<RuntimeEndpoint, std::string> parse_runtime_api(std::string_view value);
 
+/// Sent by bpfaas local with each event ("1"): this Runtime API server
+/// takes pipelined requests, so the runtime may send its `response` and the
+/// next `next` in one write. Not an AWS header; the runtime pipelines only
+/// when it sees it. See docs/local-platform.md.
+inline constexpr std::string_view pipelining_header = "Blueprint-Runtime-Pipelining";
+
 /// The headers of a `next` reply that matter to the runtime.
 struct NextHeaders {
     std::string_view request_id;   // Lambda-Runtime-Aws-Request-Id

@@ -3,6 +3,7 @@
 // https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
 #include "platform/runtime.hpp"
 
+#include "function/lambda_protocol.hpp"
 #include "platform/http_head.hpp"
 #include "platform/request_parser.hpp"
 
@@ -91,6 +92,14 @@ std::pair<std::string, std::string> normalise_error(std::string_view body, std::
     }
     if (type.empty()) type = "Runtime.Unknown";
     return {function_error_body(body.substr(0, 4096), type), type};
+}
+
+/// Whether the bytes received but not parsed yet begin a GET (a pipelined
+/// `next`), ignoring the empty lines RFC 9112 §2.2 lets a client send first.
+bool starts_with_get(const beast::flat_buffer& buffer) {
+    std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    while (data.starts_with("\r\n")) data.remove_prefix(2);
+    return data.starts_with("GET ");
 }
 
 /// A Runtime API request, as RequestParser fills it.
@@ -362,6 +371,9 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
     sockets_.erase(std::remove_if(sockets_.begin(), sockets_.end(), [](auto& w) { return w.expired(); }), sockets_.end());
     sockets_.push_back(socket);
     beast::flat_buffer buffer;
+    // Beast reads at most max(512, free capacity) bytes at a time: with room
+    // up front, a pipelined `response` + `next` is one recv, not two.
+    buffer.reserve(16 * 1024);
     constexpr std::string_view next_target = "/2018-06-01/runtime/invocation/next";
     constexpr std::string_view init_error_target = "/2018-06-01/runtime/init/error";
     constexpr std::string_view invocation_prefix = "/2018-06-01/runtime/invocation/";
@@ -371,6 +383,10 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
     std::string head, owned_body;
     std::string_view body;
     std::shared_ptr<Invocation> hold;
+    // A runtime that pipelines (its `response` and the next `next` in one
+    // write) waits for both replies anyway: its 202 is held back and leaves
+    // with the event, one send and one wake-up instead of two.
+    std::string held_reply;
     auto reply = [&](unsigned status, std::string b, unsigned version, bool keep_alive) {
         owned_body = std::move(b);
         body = owned_body;
@@ -380,6 +396,10 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
     };
 
     for (;;) {
+        // Empty lines before a request line are to be ignored (RFC 9112
+        // §2.2); some clients end a POST body with an extra CRLF.
+        while (buffer.size() >= 2 && std::string_view(static_cast<const char*>(buffer.data().data()), 2) == "\r\n")
+            buffer.consume(2);
         RuntimeRequest req;
         RequestParser<RuntimeRequest> parser(req);
         parser.header_limit(64 * 1024);
@@ -396,7 +416,10 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                          "Function.ResponseSizeTooLarge");
             }
             reply(413, runtime_error_json("Payload too large", "RequestEntityTooLarge"), 11, false);
-            co_await net::async_write(*socket, std::array<net::const_buffer, 2>{net::buffer(head), net::buffer(body)}, use_tuple);
+            co_await net::async_write(
+                *socket,
+                std::array<net::const_buffer, 3>{net::buffer(held_reply), net::buffer(head), net::buffer(body)},
+                use_tuple);
             // Let the runtime finish sending before closing, so it reads the
             // 413 instead of a reset; bounded by the instance's lifetime.
             boost::system::error_code ignored;
@@ -408,7 +431,11 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
             }
             co_return;
         }
-        if (ec) co_return;
+        if (ec) {
+            // A held 202 still goes out: its invocation was answered.
+            if (!held_reply.empty()) co_await net::async_write(*socket, net::buffer(held_reply), use_tuple);
+            co_return;
+        }
         const bool keep_alive = parser.keep_alive();
         const unsigned version = parser.version();
         const auto method = parser.method();
@@ -454,6 +481,7 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                        .field("Lambda-Runtime-Deadline-Ms", std::string_view(deadline_ms, end))
                        .field("Lambda-Runtime-Invoked-Function-Arn", arn_)
                        .field("Lambda-Runtime-Trace-Id", trace)
+                       .field(function::detail::lambda::pipelining_header, "1")
                        .finish(inv.payload.size(), keep_alive);
             body = inv.payload;
         } else if (method == http::verb::post && target == init_error_target) {
@@ -482,12 +510,23 @@ net::awaitable<void> Instance::session(tcp::socket raw) {
                     complete(Outcome::function_error, std::move(doc), std::move(type));
                 }
                 reply(202, R"({"status":"OK"})", version, keep_alive);
+                // Held only while the next request is already here: a runtime
+                // that waits for this 202 before asking again gets it now.
+                if (keep_alive && starts_with_get(buffer)) {
+                    held_reply += head;
+                    held_reply += body;
+                    continue;
+                }
             }
         } else {
             reply(404, runtime_error_json("Unknown Runtime API path", "InvalidRequest"), version, keep_alive);
         }
 
-        auto [wec, wn] = co_await net::async_write(*socket, std::array<net::const_buffer, 2>{net::buffer(head), net::buffer(body)}, use_tuple);
+        auto [wec, wn] = co_await net::async_write(
+            *socket,
+            std::array<net::const_buffer, 3>{net::buffer(held_reply), net::buffer(head), net::buffer(body)},
+            use_tuple);
+        held_reply.clear();
         if (wec || !keep_alive) co_return;
     }
 }

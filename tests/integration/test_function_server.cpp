@@ -698,3 +698,317 @@ TEST(SquareExample, SquaresAndRejectsBadInput) {
 }
 
 }  // namespace
+
+// ---- Lambda Runtime API mode against a fake Runtime API ----------------------
+//
+// A hand-driven peer on plain POSIX sockets, so a test decides byte by byte
+// what the runtime sees and when: whether the `next` reply offers pipelining
+// (lambda::pipelining_header), when the 202 goes out, whether replies are
+// coalesced into one send, and when the connection closes. Every wait is a
+// poll() with a deadline, so a runtime that misbehaves fails the test instead
+// of hanging it.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <map>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct RawRequest {
+    std::string method, target;
+    std::map<std::string, std::string> headers;  // lowercase names
+    std::string body;
+    std::string header(const std::string& lname) const {
+        auto it = headers.find(lname);
+        return it == headers.end() ? std::string() : it->second;
+    }
+};
+
+class FakeRuntimeApi {
+public:
+    FakeRuntimeApi() {
+        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd_ < 0) throw std::runtime_error("socket failed");
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = 0;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 8) != 0)
+            throw std::runtime_error("bind/listen failed");
+        socklen_t len = sizeof addr;
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+    }
+    ~FakeRuntimeApi() {
+        close_connection();
+        ::close(listen_fd_);
+    }
+    FakeRuntimeApi(const FakeRuntimeApi&) = delete;
+    FakeRuntimeApi& operator=(const FakeRuntimeApi&) = delete;
+
+    unsigned short port() const { return port_; }
+    std::string runtime_api() const { return "127.0.0.1:" + std::to_string(port_); }
+
+    /// Accepts the runtime's next connection (dropping the current one).
+    bool accept(std::chrono::milliseconds timeout) {
+        pollfd p{listen_fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+        close_connection();
+        conn_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        ++accepted_;
+        return conn_fd_ >= 0;
+    }
+    int accepted() const { return accepted_; }
+
+    /// One whole request (head and Content-Length body) from the current
+    /// connection; nullopt when it does not come in time or the peer closes.
+    std::optional<RawRequest> read_request(std::chrono::milliseconds timeout = 10s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (auto req = take_request()) return req;
+            if (!fill(deadline)) return std::nullopt;
+        }
+    }
+
+    /// True when nothing at all arrives on the connection for `window`
+    /// (bytes already buffered count as arrived).
+    bool silent_for(std::chrono::milliseconds window) {
+        if (!buffer_.empty()) return false;
+        pollfd p{conn_fd_, POLLIN, 0};
+        return ::poll(&p, 1, static_cast<int>(window.count())) == 0;
+    }
+
+    /// Bytes received but not yet taken as a request.
+    const std::string& pending() const { return buffer_; }
+
+    /// Everything in one send() (loops only on a short write).
+    bool send_all(std::string_view data) {
+        while (!data.empty()) {
+            auto n = ::send(conn_fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+
+    void close_connection() {
+        if (conn_fd_ >= 0) ::close(conn_fd_);
+        conn_fd_ = -1;
+        buffer_.clear();
+    }
+
+private:
+    bool fill(std::chrono::steady_clock::time_point deadline) {
+        if (conn_fd_ < 0) return false;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{conn_fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+        char chunk[16384];
+        auto n = ::recv(conn_fd_, chunk, sizeof chunk, 0);
+        if (n <= 0) return false;
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    std::optional<RawRequest> take_request() {
+        auto end = buffer_.find("\r\n\r\n");
+        if (end == std::string::npos) return std::nullopt;
+        RawRequest req;
+        std::string_view head(buffer_.data(), end);
+        auto line_end = head.find("\r\n");
+        std::string_view line = head.substr(0, line_end);
+        auto sp1 = line.find(' ');
+        auto sp2 = line.find(' ', sp1 + 1);
+        req.method = std::string(line.substr(0, sp1));
+        req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+        std::string_view rest = line_end == std::string_view::npos ? std::string_view{} : head.substr(line_end + 2);
+        while (!rest.empty()) {
+            auto e = rest.find("\r\n");
+            std::string_view field = rest.substr(0, e);
+            rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
+            auto colon = field.find(':');
+            if (colon == std::string_view::npos) continue;
+            std::string name(field.substr(0, colon));
+            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            std::string_view value = field.substr(colon + 1);
+            while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+            req.headers[name] = std::string(value);
+        }
+        const std::size_t length = req.headers.contains("content-length") ? std::stoul(req.headers["content-length"]) : 0;
+        if (buffer_.size() < end + 4 + length) return std::nullopt;
+        req.body = buffer_.substr(end + 4, length);
+        buffer_.erase(0, end + 4 + length);
+        return req;
+    }
+
+    int listen_fd_ = -1;
+    int conn_fd_ = -1;
+    unsigned short port_ = 0;
+    int accepted_ = 0;
+    std::string buffer_;
+};
+
+constexpr std::string_view next_path = "/2018-06-01/runtime/invocation/next";
+
+std::string event_reply(std::string_view request_id, std::string_view body, bool offer_pipelining) {
+    const auto deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              (std::chrono::system_clock::now() + 60s).time_since_epoch())
+                              .count();
+    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    out += "Lambda-Runtime-Aws-Request-Id: " + std::string(request_id) + "\r\n";
+    out += "Lambda-Runtime-Deadline-Ms: " + std::to_string(deadline) + "\r\n";
+    out += "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:fake\r\n";
+    if (offer_pipelining) out += "Blueprint-Runtime-Pipelining: 1\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    out += body;
+    return out;
+}
+
+std::string accepted_reply(bool close = false) {
+    constexpr std::string_view body = R"({"status":"OK"})";
+    std::string out = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n";
+    if (close) out += "Connection: close\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    out += body;
+    return out;
+}
+
+// test_function in Lambda mode, pointed at `api`.
+ChildProcess start_lambda_runtime(const FakeRuntimeApi& api) {
+    ProcessOptions o;
+    o.env = {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()}};
+    o.unset_env = {"PORT", "FUNCTIONS_CUSTOMHANDLER_PORT"};
+    // Its log goes straight to the test's output, where a failure needs it.
+    o.pipe_stdin = o.pipe_stdout = o.pipe_stderr = false;
+    return ChildProcess::spawn(function_path, {}, o);
+}
+
+// The runtime's first contact: connect and GET next.
+void expect_next(FakeRuntimeApi& api, bool accept_first = true) {
+    if (accept_first) {
+        ASSERT_TRUE(api.accept(20s)) << "the runtime never connected";
+    }
+    auto req = api.read_request();
+    ASSERT_TRUE(req) << "no request";
+    EXPECT_EQ(req->method, "GET");
+    EXPECT_EQ(req->target, next_path);
+}
+
+void expect_echo_response(const std::optional<RawRequest>& req, std::string_view request_id, const Bytes& args) {
+    ASSERT_TRUE(req);
+    EXPECT_EQ(req->method, "POST");
+    EXPECT_EQ(req->target, "/2018-06-01/runtime/invocation/" + std::string(request_id) + "/response");
+    auto reply = wire::decode_reply_json(req->body);
+    ASSERT_TRUE(reply) << req->body;
+    EXPECT_TRUE(reply->success);
+    EXPECT_EQ(reply->result, args) << req->body;
+}
+
+TEST(FunctionLambdaMode, NoPipeliningUnlessTheServerOffersIt) {
+    FakeRuntimeApi api;
+    auto child = start_lambda_runtime(api);
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    ASSERT_TRUE(api.send_all(event_reply("req-1", R"({"job_id":0,"args":[1,2,3]})", false)));
+
+    auto post = api.read_request();
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(post, "req-1", Bytes{1, 2, 3}));
+    // The 202 is withheld: a plain runtime waits for it before asking again.
+    EXPECT_TRUE(api.silent_for(300ms)) << "sent before the 202: " << api.pending();
+
+    ASSERT_TRUE(api.send_all(accepted_reply()));
+    auto next = api.read_request();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->method, "GET");
+    EXPECT_EQ(next->target, next_path);
+    EXPECT_EQ(api.accepted(), 1);  // one keep-alive connection throughout
+    child.kill();
+}
+
+TEST(FunctionLambdaMode, PipelinesWhenTheServerOffersIt) {
+    FakeRuntimeApi api;
+    auto child = start_lambda_runtime(api);
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    ASSERT_TRUE(api.send_all(event_reply("req-1", R"({"job_id":0,"args":[1,2,3]})", true)));
+
+    // The response and the next `next` arrive without any 202 from us.
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-1", Bytes{1, 2, 3}));
+    auto next = api.read_request();
+    ASSERT_TRUE(next) << "no pipelined GET next";
+    EXPECT_EQ(next->method, "GET");
+    EXPECT_EQ(next->target, next_path);
+
+    // The 202 and the next event in one send: the runtime must split them.
+    ASSERT_TRUE(api.send_all(accepted_reply() + event_reply("req-2", R"({"job_id":0,"args":[9,8]})", true)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-2", Bytes{9, 8}));
+    ASSERT_TRUE(api.read_request()) << "no pipelined GET next after req-2";
+
+    // A failed job goes to /error, with the next `next` pipelined as well.
+    ASSERT_TRUE(api.send_all(accepted_reply() + event_reply("req-3", R"({"job_id":1,"args":[]})", true)));
+    auto error = api.read_request();
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->method, "POST");
+    EXPECT_EQ(error->target, "/2018-06-01/runtime/invocation/req-3/error");
+    EXPECT_EQ(error->header("lambda-runtime-function-error-type"), "FixtureError");
+    EXPECT_NE(error->body.find("requested failure"), std::string::npos) << error->body;
+    auto after_error = api.read_request();
+    ASSERT_TRUE(after_error) << "no pipelined GET next after an error";
+    EXPECT_EQ(after_error->target, next_path);
+
+    // And a reply that stops offering pipelining stops it.
+    ASSERT_TRUE(api.send_all(accepted_reply() + event_reply("req-4", R"({"job_id":0,"args":[4]})", false)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-4", Bytes{4}));
+    EXPECT_TRUE(api.silent_for(300ms)) << "pipelined without the offer: " << api.pending();
+    ASSERT_TRUE(api.send_all(accepted_reply()));
+    auto plain_next = api.read_request();
+    ASSERT_TRUE(plain_next);
+    EXPECT_EQ(plain_next->target, next_path);
+    EXPECT_EQ(api.accepted(), 1);
+    child.kill();
+}
+
+TEST(FunctionLambdaMode, PipelinedNextIsResentAfterTheServerCloses) {
+    FakeRuntimeApi api;
+    auto child = start_lambda_runtime(api);
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    ASSERT_TRUE(api.send_all(event_reply("req-1", R"({"job_id":0,"args":[1,2,3]})", true)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-1", Bytes{1, 2, 3}));
+    ASSERT_TRUE(api.read_request()) << "no pipelined GET next";  // which this server will not answer
+
+    ASSERT_TRUE(api.send_all(accepted_reply(/*close=*/true)));
+    api.close_connection();
+
+    // The runtime asks again on a new connection, once.
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    EXPECT_EQ(api.accepted(), 2);
+    ASSERT_TRUE(api.send_all(event_reply("req-2", R"({"job_id":0,"args":[7]})", true)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-2", Bytes{7}));
+    child.kill();
+}
+
+// The server answers the 202 on a kept-alive connection and then drops it
+// without answering the pipelined `next`: the runtime asks again on a new
+// connection, without posting req-1's response a second time.
+TEST(FunctionLambdaMode, PipelinedNextIsResentWhenTheServerDropsItUnanswered) {
+    FakeRuntimeApi api;
+    auto child = start_lambda_runtime(api);
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    ASSERT_TRUE(api.send_all(event_reply("req-1", R"({"job_id":0,"args":[5]})", true)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-1", Bytes{5}));
+    ASSERT_TRUE(api.read_request()) << "no pipelined GET next";
+    ASSERT_TRUE(api.send_all(accepted_reply()));
+    api.close_connection();
+
+    ASSERT_NO_FATAL_FAILURE(expect_next(api));
+    ASSERT_TRUE(api.send_all(event_reply("req-2", R"({"job_id":0,"args":[6]})", true)));
+    ASSERT_NO_FATAL_FAILURE(expect_echo_response(api.read_request(), "req-2", Bytes{6}));
+    child.kill();
+}
+
+}  // namespace

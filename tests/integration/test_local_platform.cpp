@@ -514,4 +514,79 @@ TEST_F(LocalPlatform, UnusableDataDirOrBadOptionsFailAtStart) {
     EXPECT_EQ(r.error().code, blueprint::platform::platform_errc::invalid_options);
 }
 
+
+// A classic runtime that never pipelines: each curl is its own connection,
+// and it asks for the next event only after its response was accepted. The
+// platform's held-back 202 (for pipelining runtimes) must never hold it up.
+// Blueprint requests ({"job_id":N,"args":X}) are answered {"result":X} so
+// that the custom API gets a Blueprint reply; anything else is echoed.
+TEST_F(LocalPlatform, PlainRuntimeWithoutPipeliningServesManyCalls) {
+    PlatformProcess p(dir.path);
+    const std::string bootstrap = R"(#!/bin/sh
+API=http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime
+D=$(mktemp -d)
+trap 'rm -rf "$D"' EXIT
+while :; do
+  curl -sS -D "$D/h" -o "$D/b" "$API/invocation/next" || exit 1
+  ID=$(tr -d '\r' < "$D/h" | sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')
+  sed 's/^{"job_id":[0-9]*,"args":\(.*\)}$/{"result":\1}/' "$D/b" > "$D/r"
+  curl -sS -X POST -H 'Content-Type: application/json' --data-binary "@$D/r" "$API/invocation/$ID/response" >/dev/null || exit 1
+done
+)";
+    ASSERT_EQ(deploy(p.port(), "plain", script_zip(bootstrap)).status, 200);
+    for (int i = 0; i < 5; ++i) {
+        const std::string payload = R"({"call":)" + std::to_string(i) + R"(,"text":"payload )" + std::to_string(i) + R"("})";
+        auto r = lambda_invoke(p.port(), "plain", payload);
+        ASSERT_EQ(r.status, 200) << r.body;
+        EXPECT_TRUE(r.header("x-amz-function-error").empty()) << r.body << "\n" << log_of(r);
+        EXPECT_EQ(r.body, payload) << log_of(r);
+    }
+    auto custom = invoke(p.port(), "plain", R"({"job_id":0,"args":[4,5,6]})");
+    ASSERT_EQ(custom.status, 200) << custom.body;
+    auto cb = as_object(custom.body);
+    EXPECT_EQ(cb.at("success"), true);
+    EXPECT_EQ(cb.at("result"), (json::array{4, 5, 6}));
+    EXPECT_EQ(cb.at("cold_start"), false);  // the same instance throughout
+    EXPECT_EQ(http(p.port(), "GET", "/health").status, 200);
+}
+
+// A runtime on one keep-alive connection that ends each POST with an extra
+// CRLF, as some old clients do: RFC 9112 §2.2 has servers skip it. It must
+// get its 202 and its next event on the same connection, so one instance
+// serves every call (a dropped connection would make each call cold).
+TEST_F(LocalPlatform, EmptyLineBeforeARequestIsSkipped) {
+    PlatformProcess p(dir.path);
+    const std::string bootstrap = R"(#!/usr/bin/env python3
+import http.client, os, sys
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+conn = http.client.HTTPConnection(host, int(port))
+conn.connect()
+def request(text):
+    conn.sock.sendall(text.encode())
+    r = http.client.HTTPResponse(conn.sock)
+    r.begin()
+    return r, r.read()
+get = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+r, event = request(get)
+while True:
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    post = ("POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: %d\r\n\r\n%s\r\n" % (rid, len(event), event.decode()))
+    accepted, _ = request(post)
+    if accepted.status != 202:
+        sys.exit("response refused: %d" % accepted.status)
+    r, event = request(get)
+)";
+    ASSERT_EQ(deploy(p.port(), "crlf", script_zip(bootstrap)).status, 200);
+    for (int i = 0; i < 3; ++i) {
+        const std::string payload = R"({"call":)" + std::to_string(i) + "}";
+        auto r = lambda_invoke(p.port(), "crlf", payload);
+        ASSERT_EQ(r.status, 200) << r.body;
+        EXPECT_TRUE(r.header("x-amz-function-error").empty()) << r.body << "\n" << log_of(r);
+        EXPECT_EQ(r.body, payload);
+        // Only the first call starts the instance.
+        EXPECT_EQ(log_of(r).find("Init Duration") != std::string::npos, i == 0) << log_of(r);
+    }
+}
+
 }  // namespace
