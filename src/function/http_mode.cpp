@@ -176,6 +176,8 @@ private:
         Session state{&socket};
         sessions_.insert(&state);
         beast::flat_buffer buffer;
+        // Beast reads at most max(512, free capacity) bytes at a time.
+        buffer.reserve(16 * 1024);
         while (!stopping_) {
             http::request_parser<http::vector_body<std::uint8_t>> parser;
             parser.body_limit(options_.max_body_bytes);

@@ -151,6 +151,9 @@ struct LocalPlatform::Impl {
     net::awaitable<void> session(std::shared_ptr<Connection> conn) {
         auto& socket = conn->socket;
         beast::flat_buffer buffer;
+        // Beast reads at most max(512, free capacity) bytes at a time: with
+        // room up front, a signed Lambda request is one recv, not two.
+        buffer.reserve(16 * 1024);
         for (;;) {
             HttpRequest req;
             req.headers.reserve(16);
