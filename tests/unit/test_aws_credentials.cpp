@@ -14,7 +14,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace aws = blueprint::faas::aws;
 using aws::credentials_errc;
@@ -312,6 +315,45 @@ TEST(AwsCredentialProcess, ReportsFailuresWithoutOutput) {
     auto missing = aws::run_credential_process("/nonexistent/credential-helper");
     ASSERT_FALSE(missing);
     EXPECT_TRUE(missing.error().is(credentials_errc::process_failed));
+}
+
+// Whether `pid` has ended: gone, or a zombie not reaped yet.
+bool process_ended(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+TEST(AwsCredentialProcess, AHangingCommandIsKilledAtTheTimeout) {
+    using namespace std::chrono_literals;
+    // Silent and still running: the read would block forever.
+    auto hang = aws::run_credential_process("sleep 30", 300ms);
+    ASSERT_FALSE(hang);
+    EXPECT_TRUE(hang.error().is(credentials_errc::process_failed));
+    EXPECT_NE(hang.error().message.find("no answer within 300 ms"), std::string::npos) << hang.error().message;
+
+    // Stdout closed at once, process still running: the wait for its exit is bounded too.
+    auto closed = aws::run_credential_process("exec >&-; sleep 30", 300ms);
+    ASSERT_FALSE(closed);
+    EXPECT_NE(closed.error().message.find("no answer within"), std::string::npos) << closed.error().message;
+
+    // What the shell started dies with it (one process group).
+    const auto pid_file = std::filesystem::temp_directory_path() /
+                          ("bpfaas-credential-process-" + std::to_string(::getpid()) + ".pid");
+    auto group = aws::run_credential_process("sleep 30 & echo $! > '" + pid_file.string() + "'; wait", 300ms);
+    ASSERT_FALSE(group);
+    std::ifstream in(pid_file);
+    pid_t child = 0;
+    ASSERT_TRUE(in >> child);
+    bool ended = false;
+    for (int i = 0; i < 100 && !ended; ++i) {  // SIGKILL is delivered asynchronously
+        ended = process_ended(child);
+        if (!ended) std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(ended) << "the shell's child " << child << " outlived the timeout";
+    std::filesystem::remove(pid_file);
 }
 
 // ---- container credentials ------------------------------------------------------------

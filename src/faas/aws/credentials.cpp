@@ -6,14 +6,18 @@
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -327,16 +331,22 @@ CredResult<AwsCredentials> parse_credential_process_output(std::string_view json
     return credentials_from_json(json, "credential_process", "SessionToken", "credential_process");
 }
 
-CredResult<AwsCredentials> run_credential_process(const std::string& command) {
+CredResult<AwsCredentials> run_credential_process(const std::string& command, std::chrono::milliseconds timeout) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
         return fail(credentials_errc::process_failed, "credential_process: pipe failed");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    // Its own process group, so a timeout kills what the shell started too.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char* const*>(argv), environ);
+    int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char* const*>(argv), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     if (rc != 0) {
@@ -345,9 +355,18 @@ CredResult<AwsCredentials> run_credential_process(const std::string& command) {
     }
     constexpr std::size_t limit = 64 * 1024;
     std::string out;
-    bool too_large = false;
+    bool too_large = false, timed_out = false;
     char buf[4096];
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd pfd{fds[0], POLLIN, 0};
+        const int ready = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1 << 30))) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+            timed_out = true;
+            break;
+        }
         ssize_t n = ::read(fds[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
@@ -359,8 +378,25 @@ CredResult<AwsCredentials> run_credential_process(const std::string& command) {
     }
     ::close(fds[0]);  // a process still writing gets SIGPIPE
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    // A command that closed its stdout may still be running: it too gets
+    // until the deadline (usually it has exited by the first check).
+    for (auto pause = std::chrono::milliseconds(1); !timed_out;) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (r == 0) {
+            if (std::chrono::steady_clock::now() >= deadline) timed_out = true;
+            else std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::milliseconds(50));
+        }
     }
+    if (timed_out) {
+        ::kill(-pid, SIGKILL);
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (timed_out)
+        return fail(credentials_errc::process_failed,
+                    "credential_process: no answer within " + std::to_string(timeout.count()) + " ms; killed");
     if (too_large) return fail(credentials_errc::process_failed, "credential_process: output larger than 64 KiB");
     if (!WIFEXITED(status))
         return fail(credentials_errc::process_failed, "credential_process: killed by signal " + std::to_string(WTERMSIG(status)));

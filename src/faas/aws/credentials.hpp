@@ -161,7 +161,11 @@ CredResult<AwsCredentials> parse_credential_process_output(std::string_view json
 
 /// Runs `command` with /bin/sh -c, reads its stdout (at most 64 KiB) and
 /// parses it. Blocking: call it off the I/O threads. stderr is inherited.
-CredResult<AwsCredentials> run_credential_process(const std::string& command);
+/// A command still running after `timeout` is killed with its process group
+/// (a helper that waits for a login prompt no one answers would otherwise
+/// hold every later credential lookup).
+CredResult<AwsCredentials> run_credential_process(const std::string& command,
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // ---- container credentials (ECS, EKS pod identity) ---------------------------
 
@@ -216,6 +220,8 @@ struct CredentialsProviderOptions {
     std::chrono::seconds refresh_margin{300};
     /// Deadline of each metadata/container request.
     std::chrono::milliseconds fetch_timeout{2'000};
+    /// How long a profile's credential_process may run before it is killed.
+    std::chrono::milliseconds process_timeout{60'000};
     /// The clock; injected for tests.
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
 };

@@ -72,8 +72,9 @@ net::awaitable<CredResult<AwsCredentials>> from_profile(CredentialsProvider::Sta
 
     // Named, not a temporary inside the co_await: g++ 12 destroys such a
     // lambda's captures twice (a double free).
-    auto task = [command = *pc->credential_process]() -> net::awaitable<CredResult<AwsCredentials>> {
-        co_return run_credential_process(command);
+    auto task = [command = *pc->credential_process,
+                 timeout = st.options.process_timeout]() -> net::awaitable<CredResult<AwsCredentials>> {
+        co_return run_credential_process(command, timeout);
     };
     auto result = co_await net::co_spawn(st.pool(), std::move(task), net::use_awaitable);
     if (result) result->source = "profile:" + profile + ":credential_process";
