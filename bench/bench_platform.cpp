@@ -23,6 +23,12 @@
 // other levels run each path in turn. With --rounds N everything is
 // measured N times, alternating the order, and each path's best round is
 // kept (by p50 at c=1, by calls/s otherwise).
+// At each c>1 level a second table splits the CPU cost per call: client
+// (this process), platform (`bpfaas local`) and its instances (or, for
+// direct, the test_function server); each is whole-process user+sys CPU
+// from /proc/PID/stat over the measured window, divided by the calls
+// completed in it. Direct's total over a path's total bounds how fast
+// that path could go relative to direct once CPU is the limit.
 // Not a Google Benchmark: it drives real processes, so it has its own main.
 #include "bench_child.hpp"
 
@@ -36,6 +42,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +60,7 @@
 #include <vector>
 
 #include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 
@@ -65,11 +73,119 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 
+/// CPU time in clock ticks (sysconf(_SC_CLK_TCK)).
+struct Ticks {
+    long user = 0, sys = 0;
+    Ticks& operator+=(const Ticks& o) {
+        user += o.user;
+        sys += o.sys;
+        return *this;
+    }
+    Ticks operator-(const Ticks& o) const { return {user - o.user, sys - o.sys}; }
+};
+
+/// Fields 4 (ppid), 14 (utime) and 15 (stime) of /proc/PID/stat.
+struct ProcStat {
+    pid_t ppid = 0;
+    Ticks cpu;
+};
+std::optional<ProcStat> read_stat(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!std::getline(in, line)) return std::nullopt;
+    // comm (field 2) is in parentheses and may hold spaces or ')': parse after the last ')'.
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) return std::nullopt;
+    std::istringstream rest(line.substr(paren + 1));
+    std::vector<std::string> f;  // f[0] is field 3 (state)
+    for (std::string w; f.size() < 13 && rest >> w;) f.push_back(w);
+    if (f.size() < 13) return std::nullopt;
+    try {
+        return ProcStat{static_cast<pid_t>(std::stol(f[1])), {std::stol(f[11]), std::stol(f[12])}};
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+/// Whose CPU a closed loop samples: the server it talks to and, for the
+/// platform, the processes below it (its instances).
+struct CpuTarget {
+    pid_t server = -1;
+    bool descendants = false;
+};
+
+/// One reading of the CPU clocks of client, server and the server's descendants.
+struct CpuSample {
+    Ticks client, server;
+    std::map<pid_t, Ticks> below;
+};
+
+/// The descendants of `root` now, from one scan of /proc.
+std::map<pid_t, Ticks> descendants(pid_t root) {
+    std::map<pid_t, ProcStat> all;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (auto st = read_stat(it->path().string() + "/stat")) all[static_cast<pid_t>(std::stol(name))] = *st;
+    }
+    std::map<pid_t, Ticks> out;
+    std::vector<pid_t> frontier{root};
+    while (!frontier.empty()) {
+        const pid_t parent = frontier.back();
+        frontier.pop_back();
+        for (const auto& [pid, st] : all)
+            if (st.ppid == parent && out.emplace(pid, st.cpu).second) frontier.push_back(pid);
+    }
+    return out;
+}
+
+/// At the window's start the client is read last and at its end first, so
+/// that the /proc scan itself is (mostly) outside the client's figure.
+CpuSample cpu_sample(const CpuTarget& t, bool at_start) {
+    CpuSample s;
+    auto self = [&] {
+        if (auto st = read_stat("/proc/self/stat")) s.client = st->cpu;
+    };
+    if (!at_start) self();
+    if (t.descendants) s.below = descendants(t.server);
+    if (auto st = read_stat("/proc/" + std::to_string(t.server) + "/stat")) s.server = st->cpu;
+    if (at_start) self();
+    return s;
+}
+
+/// CPU used over a measured window, in ticks, and the calls completed in it.
+struct CpuUse {
+    bool measured = false;
+    bool platform = false;  // server = bpfaas local, below = its instances
+    double window_s = 0;
+    std::size_t calls = 0;
+    Ticks client, server, below;
+};
+
+CpuUse cpu_use(const CpuTarget& t, const CpuSample& a, const CpuSample& b, double window_s, std::size_t calls) {
+    CpuUse u;
+    u.measured = true;
+    u.platform = t.descendants;
+    u.window_s = window_s;
+    u.calls = calls;
+    u.client = b.client - a.client;
+    u.server = b.server - a.server;
+    // A process present at both samples counts its difference; one started
+    // in the window counts all its CPU; one gone by the end loses its last slice.
+    for (const auto& [pid, end] : b.below) {
+        auto it = a.below.find(pid);
+        u.below += it == a.below.end() ? end : end - it->second;
+    }
+    return u;
+}
+
 struct Figures {
     double rps = 0;
     double p50_us = 0, p99_us = 0;
     std::size_t errors = 0;
     std::size_t calls = 0;
+    CpuUse cpu;
 };
 
 double percentile(std::vector<double>& v, double p) {
@@ -79,14 +195,38 @@ double percentile(std::vector<double>& v, double p) {
 }
 
 /// `concurrency` workers call `exec` back to back; the first `warmup` is not counted.
+/// With a `cpu` target, CPU clocks are read at the window's start and end.
 Figures closed_loop(faas::FaasExecutor& exec, std::size_t concurrency, milliseconds warmup, milliseconds measure,
-                    std::size_t payload) {
+                    std::size_t payload, std::optional<CpuTarget> cpu = std::nullopt) {
     asio::io_context ioc;
     std::vector<double> lat;
     std::size_t errors = 0;
     const auto start = steady_clock::now();
     const auto measure_from = start + warmup;
     const auto stop_at = measure_from + measure;
+    // Samples are taken on this thread, between calls' completions, so the
+    // calls completed between the two are exactly those counted here.
+    bool in_cpu_window = false;
+    std::size_t cpu_calls = 0;
+    CpuSample cpu_from, cpu_to;
+    steady_clock::time_point cpu_t0, cpu_t1;
+    if (cpu)
+        asio::co_spawn(
+            ioc,
+            [&]() -> asio::awaitable<void> {
+                asio::steady_timer timer(co_await asio::this_coro::executor);
+                timer.expires_at(measure_from);
+                co_await timer.async_wait(asio::use_awaitable);
+                cpu_from = cpu_sample(*cpu, true);
+                cpu_t0 = steady_clock::now();
+                in_cpu_window = true;
+                timer.expires_at(stop_at);
+                co_await timer.async_wait(asio::use_awaitable);
+                in_cpu_window = false;
+                cpu_t1 = steady_clock::now();
+                cpu_to = cpu_sample(*cpu, false);
+            },
+            asio::detached);
     for (std::size_t w = 0; w < concurrency; ++w) {
         auto worker = [&]() -> asio::awaitable<void> {
             Bytes args(payload, 'x');
@@ -95,8 +235,10 @@ Figures closed_loop(faas::FaasExecutor& exec, std::size_t concurrency, milliseco
                 const auto t0 = steady_clock::now();
                 auto r = co_await exec.invoke(std::move(call));
                 const auto t1 = steady_clock::now();
+                const bool ok = r && r->is_ok() && r->body() == args;
+                if (ok && in_cpu_window) ++cpu_calls;
                 if (t0 < measure_from || t1 > stop_at) continue;
-                if (!r || !r->is_ok() || r->body() != args) {
+                if (!ok) {
                     if (errors++ == 0)
                         std::cerr << "error: "
                                   << (r ? (r->is_ok() ? "wrong body" : r->error().message) : r.error().to_string())
@@ -115,6 +257,7 @@ Figures closed_loop(faas::FaasExecutor& exec, std::size_t concurrency, milliseco
     f.rps = static_cast<double>(lat.size()) / duration<double>(measure).count();
     f.p50_us = percentile(lat, 0.50);
     f.p99_us = percentile(lat, 0.99);
+    if (cpu) f.cpu = cpu_use(*cpu, cpu_from, cpu_to, duration<double>(cpu_t1 - cpu_t0).count(), cpu_calls);
     return f;
 }
 
@@ -326,6 +469,7 @@ int main(int argc, char** argv) try {
         std::string name;
         std::function<faas::FaasExecutor&()> exec;
         std::map<std::size_t, Figures> best;  // by concurrency
+        CpuTarget cpu;  // whose CPU a c>1 window samples besides ours
     };
     std::vector<Path> paths;
     std::optional<Child> fn, plain, verified;
@@ -337,7 +481,8 @@ int main(int argc, char** argv) try {
         direct.emplace(fn->url(), client);
         // Same wire format as the platform paths (Lambda events are JSON).
         direct->with_wire_format(faas::custom::WireFormat::json);
-        paths.push_back({"direct HTTP (test_function)", [&]() -> faas::FaasExecutor& { return *direct; }, {}});
+        paths.push_back(
+            {"direct HTTP (test_function)", [&]() -> faas::FaasExecutor& { return *direct; }, {}, {fn->pid, false}});
     }
     if (wanted("custom") || wanted("lambda")) {
         plain.emplace(platform_argv("plain", false, 300, !wrap.empty()), std::vector<std::string>{},
@@ -346,12 +491,14 @@ int main(int argc, char** argv) try {
         if (wanted("custom")) {
             custom.emplace(faas::custom::HttpFaasExecutor::platform(url, client));
             deploy_and_warm(*custom, function, warm, "custom API");
-            paths.push_back({"platform, custom API", [&]() -> faas::FaasExecutor& { return *custom; }, {}});
+            paths.push_back(
+                {"platform, custom API", [&]() -> faas::FaasExecutor& { return *custom; }, {}, {plain->pid, true}});
         }
         if (wanted("lambda")) {
             lambda = lambda_executor(url, client);
             deploy_and_warm(*lambda, function, warm, "Lambda API");
-            paths.push_back({"platform, Lambda API", [&]() -> faas::FaasExecutor& { return *lambda; }, {}});
+            paths.push_back(
+                {"platform, Lambda API", [&]() -> faas::FaasExecutor& { return *lambda; }, {}, {plain->pid, true}});
         }
     }
     if (wanted("lambda+v4")) {
@@ -359,7 +506,8 @@ int main(int argc, char** argv) try {
                          dir / "platform-v4.log");
         lambda_v4 = lambda_executor(verified->url(), client);
         deploy_and_warm(*lambda_v4, function, warm, "Lambda API (SigV4 verified)");
-        paths.push_back({"platform, Lambda API, SigV4 check", [&]() -> faas::FaasExecutor& { return *lambda_v4; }, {}});
+        paths.push_back({"platform, Lambda API, SigV4 check", [&]() -> faas::FaasExecutor& { return *lambda_v4; }, {},
+                         {verified->pid, true}});
     }
 
     for (std::size_t round = 0; round < rounds; ++round) {
@@ -379,7 +527,7 @@ int main(int argc, char** argv) try {
             for (std::size_t k = 0; k < paths.size(); ++k) {
                 // Alternate the order between rounds.
                 auto& p = paths[round % 2 ? paths.size() - 1 - k : k];
-                auto f = closed_loop(p.exec(), c, 500ms, measure, payload);
+                auto f = closed_loop(p.exec(), c, 500ms, measure, payload, p.cpu);
                 auto& best = p.best[c];
                 const std::size_t errors = best.errors + f.errors;
                 if (best.calls == 0 || f.rps > best.rps) best = f;
@@ -441,6 +589,51 @@ int main(int argc, char** argv) try {
                         paths[i].name.c_str(), lo, p[lo].p50_us - d[lo].p50_us, hi,
                         d[hi].rps > 0 ? p[hi].rps / d[hi].rps : 0);
         }
+    }
+    // CPU per call at each c>1 level (c=1 interleaves the paths, so no window is one path's).
+    const double tick_us = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    for (auto c : levels) {
+        if (c == 1 || paths.empty() || !paths.front().best[c].cpu.measured) continue;
+        auto per_call = [&](const Ticks& t, std::size_t calls) {
+            const double n = calls ? static_cast<double>(calls) : 1;
+            return std::array<double, 3>{(t.user + t.sys) * tick_us / n, t.user * tick_us / n, t.sys * tick_us / n};
+        };
+        auto total = [&](const CpuUse& u) {
+            Ticks t = u.client;
+            t += u.server;
+            t += u.below;
+            return t;
+        };
+        const CpuUse* d = direct ? &paths.front().best[c].cpu : nullptr;
+        const double direct_total = d ? per_call(total(*d), d->calls)[0] : 0;
+        std::printf("\n| path (c=%zu) | calls/s | client µs/call (user+sys) | platform µs/call (user+sys) "
+                    "| instances / server µs/call (user+sys) | total CPU µs/call | CPU-bound ceiling vs direct |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|\n",
+                    c);
+        auto cell = [](const std::array<double, 3>& v) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%.1f (%.1f+%.1f)", v[0], v[1], v[2]);
+            return std::string(buf);
+        };
+        std::string busy;
+        for (auto& p : paths) {
+            const auto& u = p.best[c].cpu;
+            const auto tot = per_call(total(u), u.calls);
+            const auto server = u.platform ? cell(per_call(u.server, u.calls)) : std::string("–");
+            const auto below = cell(per_call(u.platform ? u.below : u.server, u.calls));
+            char ceiling[32] = "–";
+            if (d && tot[0] > 0) std::snprintf(ceiling, sizeof ceiling, "%.2fx", direct_total / tot[0]);
+            std::printf("| %s | %.0f | %s | %s | %s | %s | %s |\n", p.name.c_str(),
+                        u.window_s > 0 ? static_cast<double>(u.calls) / u.window_s : 0,
+                        cell(per_call(u.client, u.calls)).c_str(), server.c_str(), below.c_str(), cell(tot).c_str(),
+                        ceiling);
+            char b[128];
+            const auto t = total(u);
+            std::snprintf(b, sizeof b, "%s%s %.2f", busy.empty() ? "" : ", ", p.name.c_str(),
+                          u.window_s > 0 ? (t.user + t.sys) * tick_us / 1e6 / u.window_s : 0);
+            busy += b;
+        }
+        std::printf("cores busy (all CPU above / wall time of the window): %s\n", busy.c_str());
     }
     auto cold_line = [](const char* name, ColdFigures& c) {
         const double p50 = percentile(c.us, 0.5) / 1000, p90 = percentile(c.us, 0.9) / 1000;
