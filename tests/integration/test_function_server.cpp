@@ -18,8 +18,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <csignal>
+#include <map>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -707,14 +713,6 @@ TEST(SquareExample, SquaresAndRejectsBadInput) {
 // coalesced into one send, and when the connection closes. Every wait is a
 // poll() with a deadline, so a runtime that misbehaves fails the test instead
 // of hanging it.
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-
-#include <cctype>
-#include <map>
 
 namespace {
 
