@@ -22,6 +22,18 @@ std::string lower(std::string_view s) {
     return out;
 }
 
+// Whether `name` equals `lname` (all lowercase) ignoring ASCII case, without
+// building a lowered copy: this runs for every header of every request.
+bool equals_lowercase(std::string_view name, std::string_view lname) {
+    if (name.size() != lname.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != lname[i]) return false;
+    }
+    return true;
+}
+
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -89,7 +101,7 @@ std::expected<void, SignatureError> verify_sigv4(const SignedRequest& req, const
     auto header_values = [&](std::string_view lname) {
         std::vector<std::string_view> out;
         for (const auto& [k, v] : headers)
-            if (lower(k) == lname) out.push_back(v);
+            if (equals_lowercase(k, lname)) out.push_back(v);
         return out;
     };
 
@@ -188,8 +200,8 @@ std::expected<void, SignatureError> verify_sigv4(const SignedRequest& req, const
     std::string string_to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + std::string(scope[1]) + "/" +
                                  std::string(scope[2]) + "/" + std::string(scope[3]) + "/aws4_request\n" +
                                  sigv4::sha256_hex(canonical);
-    auto signing_key = sigv4::derive_signing_key(key.secret_access_key, scope[1], scope[2], scope[3]);
-    const std::string expected = hex(sigv4::hmac_sha256(signing_key, string_to_sign));
+    const auto& derived = sigv4::cached_signing_key(key.secret_access_key, scope[1], scope[2], scope[3]);
+    const std::string expected = hex(sigv4::hmac_sha256(derived, string_to_sign));
 
     unsigned char diff = expected.size() == signature.size() ? 0 : 1;
     for (std::size_t i = 0; i < expected.size() && i < signature.size(); ++i)

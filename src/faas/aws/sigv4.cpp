@@ -236,8 +236,6 @@ std::string make_string_to_sign(const Canonical& c) {
     return sts;
 }
 
-// The signing key changes once a day per (secret, region, service): a
-// one-entry cache per thread saves four of the five HMACs of a signature.
 struct SigningKeyCache {
     std::string secret, date, region, service;
     Digest key{};
@@ -265,9 +263,8 @@ struct SigningKeyCache {
 
 std::string compute_signature(const AwsCredentials& credentials, const Context& context, const Canonical& c,
                               std::string_view string_to_sign) {
-    thread_local SigningKeyCache cache;
-    const Digest& key = cache.get(credentials.secret_access_key, std::string_view(c.date).substr(0, 8),
-                                  context.region, context.service);
+    const Digest& key = cached_signing_key(credentials.secret_access_key, std::string_view(c.date).substr(0, 8),
+                                           context.region, context.service);
     return to_hex(hmac_sha256(key, string_to_sign));
 }
 
@@ -479,6 +476,12 @@ std::array<std::uint8_t, 32> hmac_sha256(std::span<const std::uint8_t> key, std:
     OPENSSL_cleanse(k.data(), k.size());
     OPENSSL_cleanse(pad.data(), pad.size());
     return outer;
+}
+
+const std::array<std::uint8_t, 32>& cached_signing_key(std::string_view secret, std::string_view yyyymmdd,
+                                                       std::string_view region, std::string_view service) {
+    thread_local SigningKeyCache cache;
+    return cache.get(secret, yyyymmdd, region, service);
 }
 
 std::array<std::uint8_t, 32> derive_signing_key(std::string_view secret, std::string_view yyyymmdd,

@@ -147,6 +147,12 @@ std::array<std::uint8_t, 32> hmac_sha256(std::span<const std::uint8_t> key, std:
 /// The signing key: HMAC chain from "AWS4"+secret over date, region, service, "aws4_request".
 std::array<std::uint8_t, 32> derive_signing_key(std::string_view secret, std::string_view yyyymmdd,
                                                 std::string_view region, std::string_view service);
+/// derive_signing_key through a one-entry cache per thread: the key changes
+/// once a day per (secret, region, service), and deriving it is four of the
+/// five HMACs of a signature. The reference is valid until the next call on
+/// this thread.
+const std::array<std::uint8_t, 32>& cached_signing_key(std::string_view secret, std::string_view yyyymmdd,
+                                                       std::string_view region, std::string_view service);
 
 }  // namespace blueprint::faas::aws::sigv4
 
