@@ -342,7 +342,8 @@ TEST(AwsCredentialProcess, AHangingCommandIsKilledAtTheTimeout) {
     // What the shell started dies with it (one process group).
     const auto pid_file = std::filesystem::temp_directory_path() /
                           ("bpfaas-credential-process-" + std::to_string(::getpid()) + ".pid");
-    auto group = aws::run_credential_process("sleep 30 & echo $! > '" + pid_file.string() + "'; wait", 300ms);
+    auto group = aws::run_credential_process("sleep 30 & echo $! > '" + pid_file.string() + "'; wait",
+                                             1500ms);  // time for sh to write the file, even on a loaded machine
     ASSERT_FALSE(group);
     std::ifstream in(pid_file);
     pid_t child = 0;
