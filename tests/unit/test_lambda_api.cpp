@@ -315,13 +315,17 @@ TEST(LambdaErrors, RetryableReplies) {
 
 TEST(LambdaErrors, TransportFailures) {
     using blueprint::faas::http::http_errc;
-    auto t = [](http_errc c) { return lapi::transport_error({make_error_code(c), "x", std::nullopt}, "op").kind; };
+    auto t = [](http_errc c) {
+        return blueprint::faas::http::to_faas_error({make_error_code(c), "x", std::nullopt}, "op").kind;
+    };
     EXPECT_EQ(t(http_errc::timeout), faas_errc::timeout);
     EXPECT_EQ(t(http_errc::cancelled), faas_errc::timeout);
     EXPECT_EQ(t(http_errc::connect_failed), faas_errc::infrastructure);
     EXPECT_EQ(t(http_errc::connection_lost), faas_errc::infrastructure);
     EXPECT_EQ(t(http_errc::response_too_large), faas_errc::serialization);
     EXPECT_EQ(t(http_errc::invalid_url), faas_errc::invocation_failed);
+    auto e = blueprint::faas::http::to_faas_error({make_error_code(http_errc::timeout), "x", std::nullopt}, "op");
+    EXPECT_EQ(e.message, "op: x");
 }
 
 // ---- REPORT lines ----------------------------------------------------------------

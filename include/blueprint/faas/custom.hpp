@@ -70,6 +70,7 @@ private:
 /// Maps an HTTP client failure or an HTTP status to a FaasError kind:
 /// refused -> infrastructure, deadline -> timeout, 404 -> not_found,
 /// 401/403 -> unauthorized, 429/503 -> throttled, other 5xx -> function_error.
+/// to_faas_error is http::to_faas_error without a context.
 FaasError to_faas_error(const http::HttpError& error);
 FaasError status_to_faas_error(int status, std::string_view body, std::string_view context);
 

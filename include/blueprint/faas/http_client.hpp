@@ -3,6 +3,7 @@
 #pragma once
 
 #include <blueprint/error.hpp>
+#include <blueprint/faas/error.hpp>
 #include <blueprint/log.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -113,6 +114,14 @@ struct HttpError {
     /// Last response seen before giving up on retries, if any.
     std::optional<Response> last_response;
 };
+
+/// A client failure (no usable reply) as a FaasError, for every provider:
+/// deadline or cancellation -> timeout, a reply over max_response_bytes ->
+/// serialization, a bad URL -> invocation_failed, anything else (refused,
+/// reset, DNS, TLS, proxy, not HTTP) -> infrastructure. The message is
+/// "{context}: {error}" (just the error when `context` is empty); the last
+/// response's status, if any, is kept.
+FaasError to_faas_error(const HttpError& error, std::string_view context);
 
 struct ClientOptions {
     std::chrono::milliseconds connect_timeout{10'000};

@@ -399,25 +399,6 @@ FaasError api_error(int status, const http::Headers& headers, std::string_view b
     return e;
 }
 
-FaasError transport_error(const http::HttpError& error, std::string_view what) {
-    using http::http_errc;
-    faas_errc kind = faas_errc::infrastructure;
-    if (error.code.category() == http::http_category()) {
-        switch (static_cast<http_errc>(error.code.value())) {
-        case http_errc::invalid_url: kind = faas_errc::invocation_failed; break;
-        case http_errc::connect_timeout:
-        case http_errc::timeout:
-        case http_errc::cancelled: kind = faas_errc::timeout; break;
-        case http_errc::response_too_large: kind = faas_errc::serialization; break;
-        default: kind = faas_errc::infrastructure; break;
-        }
-    }
-    std::string text(what);
-    text += ": ";
-    text += error.message.empty() ? error.code.message() : error.message;
-    return FaasError::make(kind, std::move(text));
-}
-
 bool retryable_reply(int status, std::string_view code, bool retry_conflict) noexcept {
     if (code == "TooManyRequestsException" || code == "ThrottlingException" || code == "ResourceNotReadyException" ||
         code == "ServiceException" || code == "EC2ThrottledException")

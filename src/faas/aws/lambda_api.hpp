@@ -110,9 +110,6 @@ std::expected<FunctionPage, FaasError> parse_list_functions(std::string_view jso
 FaasError api_error(int status, const http::Headers& headers, std::string_view body, std::string_view what);
 /// The error code api_error found ("ResourceNotFoundException"), for decisions.
 std::string error_code_of(const http::Headers& headers, std::string_view body);
-/// An HTTP client failure: deadline/cancel -> timeout, refused/reset/DNS/TLS
-/// -> infrastructure, a reply over max_response_bytes -> serialization.
-FaasError transport_error(const http::HttpError& error, std::string_view what);
 /// Whether another attempt may succeed and cannot run the job twice:
 /// throttling, 5xx, ResourceNotReady and ServiceException replies
 /// (`error_code` as from error_code_of), and 409 ResourceConflict when

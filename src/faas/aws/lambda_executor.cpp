@@ -117,7 +117,7 @@ awaitable<Result<http::Response>> send_api(StatePtr st, lapi::ApiCall call, stea
         st->log(LogLevel::debug, what + " (attempt " + std::to_string(attempt) + ")");
         auto resp = co_await st->client.send(std::move(*req));
         if (!resp) {
-            auto e = lapi::transport_error(resp.error(), what);
+            auto e = http::to_faas_error(resp.error(), what);
             if (e.kind == faas_errc::timeout && steady_clock::now() >= deadline - milliseconds(5))
                 e.message += " (deadline of " + ms_text(budget) + ")";
             co_return std::unexpected(std::move(e));

@@ -139,25 +139,6 @@ std::optional<JobId> job_from_function(std::string_view name) {
     return *id;
 }
 
-FaasError transport_error(const http::HttpError& error, std::string_view what) {
-    faas_errc kind = faas_errc::infrastructure;
-    if (error.code.category() == http::http_category()) {
-        switch (static_cast<http::http_errc>(error.code.value())) {
-        case http::http_errc::invalid_url: kind = faas_errc::invocation_failed; break;
-        case http::http_errc::connect_timeout:
-        case http::http_errc::timeout:
-        case http::http_errc::cancelled: kind = faas_errc::timeout; break;
-        case http::http_errc::response_too_large: kind = faas_errc::serialization; break;
-        default: kind = faas_errc::infrastructure; break;
-        }
-    } else if (error.code == asio::error::operation_aborted) {
-        kind = faas_errc::timeout;
-    }
-    FaasError e = FaasError::make(kind, std::string(what) + ": " + (error.message.empty() ? error.code.message() : error.message));
-    if (error.last_response) e.http_status = error.last_response->status;
-    return e;
-}
-
 awaitable<void> sleep_for(milliseconds delay) {
     asio::steady_timer timer(co_await asio::this_coro::executor, delay);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -166,7 +147,7 @@ awaitable<void> sleep_for(milliseconds delay) {
 awaitable<Result<http::Response>> send(StatePtr st, http::Request req, std::string what) {
     st->log(LogLevel::debug, what + ": " + req.method + " " + req.url.substr(0, req.url.find('?')));
     auto r = co_await st->client.send(std::move(req));
-    if (!r) co_return std::unexpected(st->scrubbed(transport_error(r.error(), what)));
+    if (!r) co_return std::unexpected(st->scrubbed(http::to_faas_error(r.error(), what)));
     co_return std::move(*r);
 }
 

@@ -95,27 +95,6 @@ double random01() {
 
 bool is_2xx(int status) { return status >= 200 && status <= 299; }
 
-/// An HTTP client failure as a FaasError (no reply at all).
-FaasError transport_error(const http::HttpError& error, std::string_view what) {
-    using http::http_errc;
-    faas_errc kind = faas_errc::infrastructure;
-    if (error.code.category() == http::http_category()) {
-        switch (static_cast<http_errc>(error.code.value())) {
-        case http_errc::invalid_url: kind = faas_errc::invocation_failed; break;
-        case http_errc::connect_timeout:
-        case http_errc::timeout:
-        case http_errc::cancelled: kind = faas_errc::timeout; break;
-        case http_errc::response_too_large: kind = faas_errc::serialization; break;
-        default: kind = faas_errc::infrastructure; break;
-        }
-    } else if (error.code == asio::error::operation_aborted) {
-        kind = faas_errc::timeout;
-    }
-    auto e = FaasError::make(kind, std::string(what) + ": " + (error.message.empty() ? error.code.message() : error.message));
-    if (error.last_response) e.http_status = error.last_response->status;
-    return e;
-}
-
 awaitable<bool> sleep_for(milliseconds d) {
     asio::steady_timer timer(co_await asio::this_coro::executor, d);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -138,7 +117,7 @@ awaitable<Result<http::Response>> api_call(StatePtr st, std::string method, std:
         req.body = body;
         req.idempotent = idempotent;
         auto resp = co_await st->client.send(std::move(req));
-        if (!resp) co_return std::unexpected(transport_error(resp.error(), what));
+        if (!resp) co_return std::unexpected(http::to_faas_error(resp.error(), what));
         if (resp->status == 401 && attempt == 0) {
             st->tokens->forget(*token);
             st->log(LogLevel::debug, what + ": HTTP 401, retrying with a fresh access token");
@@ -227,7 +206,7 @@ awaitable<Result<http::Response>> call_function(StatePtr st, std::string uri, ht
         if (*req.timeout <= milliseconds(0)) req.timeout = milliseconds(1);
         auto resp = co_await st->client.send(std::move(req));
         if (!resp) {
-            auto e = transport_error(resp.error(), what);
+            auto e = http::to_faas_error(resp.error(), what);
             if (e.kind == faas_errc::timeout && steady_clock::now() >= deadline - milliseconds(5))
                 e.message = what + ": deadline of " + std::to_string(budget.count()) + " ms passed (" +
                             resp.error().message + ")";
@@ -435,7 +414,7 @@ awaitable<Result<FaasDeployment>> CloudFunctionExecutor::deploy_job(JobId job_id
         put.headers.emplace_back("Content-Type", "application/zip");
         put.body.assign(zip->begin(), zip->end());
         auto up = co_await st->client.send(std::move(put));
-        if (!up) co_return std::unexpected(transport_error(up.error(), what + ": upload"));
+        if (!up) co_return std::unexpected(http::to_faas_error(up.error(), what + ": upload"));
         if (!is_2xx(up->status)) co_return std::unexpected(api_error(up->status, up->body, what + ": upload"));
     }
     st->progress("gcp: " + what + ": uploaded " + std::to_string(zip->size()) + " bytes in " +

@@ -1,6 +1,8 @@
-// The HTTP client's pure parts: error category, header lookup, retry
-// backoff and Retry-After parsing. No I/O here.
+// The HTTP client's pure parts: error category, the FaasError mapping,
+// header lookup, retry backoff and Retry-After parsing. No I/O here.
 #include <blueprint/faas/http_client.hpp>
+
+#include <boost/asio/error.hpp>
 
 #include <algorithm>
 #include <array>
@@ -152,6 +154,42 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
     if (!when) return std::nullopt;
     if (*when <= now) return std::chrono::milliseconds::zero();
     return std::chrono::ceil<std::chrono::milliseconds>(*when - now);
+}
+
+// The choices the header does not spell out:
+// - `cancelled` (the awaiting coroutine was cancelled) is a timeout: the
+//   runner cancels a delegated call when its deadline or shutdown grace ends,
+//   and in both cases the call ran out of time. The message says "cancelled".
+// - `response_too_large` is serialization: the reply exists but cannot be
+//   accepted within ClientOptions::max_response_bytes.
+// - `protocol_error` (not HTTP at all) is infrastructure, like a reset.
+// - `invalid_url` is invocation_failed: a configuration mistake, not load
+//   or network, so it is never transient.
+FaasError to_faas_error(const HttpError& error, std::string_view context) {
+    faas_errc kind = faas_errc::infrastructure;
+    if (error.code.category() == http_category()) {
+        switch (static_cast<http_errc>(error.code.value())) {
+        case http_errc::invalid_url: kind = faas_errc::invocation_failed; break;
+        case http_errc::resolve_failed:
+        case http_errc::connect_failed:
+        case http_errc::tls_failed:
+        case http_errc::connection_lost:
+        case http_errc::protocol_error:
+        case http_errc::proxy_failed: kind = faas_errc::infrastructure; break;
+        case http_errc::connect_timeout:
+        case http_errc::timeout:
+        case http_errc::cancelled: kind = faas_errc::timeout; break;
+        case http_errc::response_too_large: kind = faas_errc::serialization; break;
+        }
+    } else if (error.code == boost::asio::error::operation_aborted) {
+        kind = faas_errc::timeout;
+    }
+    std::string message(context);
+    if (!message.empty()) message += ": ";
+    message += error.message.empty() ? error.code.message() : error.message;
+    FaasError out = FaasError::make(kind, std::move(message));
+    if (error.last_response) out.http_status = error.last_response->status;
+    return out;
 }
 
 }  // namespace blueprint::faas::http
