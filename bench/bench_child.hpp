@@ -1,6 +1,6 @@
 // A child process for the benchmark programs: stderr goes to a file, whose
-// "listening on host:PORT" line gives the port. Shared by bench_lambda and
-// bench_platform. (Tests use src/platform/process instead; a bench keeps
+// "listening on host:PORT" line gives the port. Used by bench_platform.
+// (Tests use src/platform/process instead; a bench keeps
 // its children's logs on disk for inspection.)
 #pragma once
 
