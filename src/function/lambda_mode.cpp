@@ -119,16 +119,7 @@ namespace http = beast::http;
 namespace wire = blueprint::faas::wire;
 using tcp = net::ip::tcp;
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
+using beast::iequals;
 
 void log_line(const std::string& text) { std::fprintf(stderr, "blueprint::function (lambda): %s\n", text.c_str()); }
 

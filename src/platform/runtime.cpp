@@ -109,11 +109,7 @@ struct RuntimeRequest {
 
     std::string_view header(std::string_view name) const {
         for (const auto& [k, v] : headers)
-            if (k.size() == name.size() &&
-                std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-                    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-                }))
-                return v;
+            if (beast::iequals(k, name)) return v;
         return {};
     }
 };

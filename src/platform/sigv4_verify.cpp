@@ -2,6 +2,8 @@
 
 #include "faas/aws/sigv4.hpp"
 
+#include <boost/beast/core/string.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <ctime>
@@ -20,18 +22,6 @@ std::string lower(std::string_view s) {
     for (auto& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;
-}
-
-// Whether `name` equals `lname` (all lowercase) ignoring ASCII case, without
-// building a lowered copy: this runs for every header of every request.
-bool equals_lowercase(std::string_view name, std::string_view lname) {
-    if (name.size() != lname.size()) return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != lname[i]) return false;
-    }
-    return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -101,7 +91,7 @@ std::expected<void, SignatureError> verify_sigv4(const SignedRequest& req, const
     auto header_values = [&](std::string_view lname) {
         std::vector<std::string_view> out;
         for (const auto& [k, v] : headers)
-            if (equals_lowercase(k, lname)) out.push_back(v);
+            if (boost::beast::iequals(k, lname)) out.push_back(v);
         return out;
     };
 

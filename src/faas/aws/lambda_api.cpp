@@ -5,6 +5,7 @@
 
 #include <blueprint/faas/wire.hpp>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -104,11 +105,7 @@ LambdaFunctionInfo info_from(const json::object& o) {
     return info;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using boost::beast::iequals;  // ASCII case-insensitive equality
 
 /// "12.34 ms" -> microseconds; "30 MB" -> 30.
 std::optional<double> leading_number(std::string_view v) {

@@ -66,7 +66,7 @@ bool default_idempotent(std::string_view method) noexcept {
            method == "TRACE";
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept { return beast::iequals(a, b); }
+using beast::iequals;
 
 double random01() {
     thread_local std::minstd_rand rng{std::random_device{}()};

@@ -3,6 +3,7 @@
 #include <blueprint/faas/http_client.hpp>
 
 #include <boost/asio/error.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include <algorithm>
 #include <array>
@@ -33,11 +34,7 @@ public:
     }
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using boost::beast::iequals;  // ASCII case-insensitive equality
 
 // Parses exactly `n` digits at `s[pos]`.
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {

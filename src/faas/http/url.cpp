@@ -1,6 +1,7 @@
 // URL parsing (Boost.URL) and proxy selection for the HTTP client.
 #include "faas/http/url.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -12,11 +13,7 @@
 namespace blueprint::faas::http::detail {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using boost::beast::iequals;  // ASCII case-insensitive equality
 
 std::string env_or(const char* lower, const char* upper) {
     // Lowercase first, as curl does.
