@@ -154,6 +154,16 @@ awaitable<Result<http::Response>> send_api(StatePtr st, lapi::ApiCall call, stea
 
 steady_clock::time_point after(milliseconds d) { return steady_clock::now() + d; }
 
+FaasDeployment deployment_of(JobId job_id, std::string function_id, const LambdaFunctionInfo& info) {
+    FaasDeployment d;
+    d.function_id = std::move(function_id);
+    d.job_id = job_id;
+    d.endpoint = info.arn;
+    d.memory_mb = info.memory_mb;
+    d.timeout_secs = info.timeout_secs;
+    return d;
+}
+
 std::string op_text(std::string_view op, std::string_view name) {
     std::string out(op);
     out += ' ';
@@ -443,13 +453,7 @@ awaitable<Result<FaasDeployment>> LambdaExecutor::deploy_job(JobId job_id, Bytes
     }
     st->progress(name + ": deployed (" + info->arn + ")");
 
-    FaasDeployment d;
-    d.function_id = name;
-    d.job_id = job_id;
-    d.endpoint = info->arn;
-    d.memory_mb = info->memory_mb;
-    d.timeout_secs = info->timeout_secs;
-    co_return d;
+    co_return deployment_of(job_id, name, *info);
 }
 
 awaitable<Result<bool>> LambdaExecutor::health_check(JobId job_id) {
@@ -480,13 +484,7 @@ awaitable<Result<LambdaFunctionInfo>> LambdaExecutor::describe(JobId job_id) {
 awaitable<Result<FaasDeployment>> LambdaExecutor::get_deployment(JobId job_id) {
     auto info = co_await describe(job_id);
     if (!info) co_return std::unexpected(std::move(info.error()));
-    FaasDeployment d;
-    d.function_id = info->name;
-    d.job_id = job_id;
-    d.endpoint = info->arn;
-    d.memory_mb = info->memory_mb;
-    d.timeout_secs = info->timeout_secs;
-    co_return d;
+    co_return deployment_of(job_id, info->name, *info);
 }
 
 awaitable<Result<void>> LambdaExecutor::undeploy_job(JobId job_id) {
